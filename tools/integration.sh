@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Integration tests need the lab: bring it up, run pytest against it, and take
+# it down whatever happened (set IRLAB_KEEP=1 to keep it for debugging).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+$PY lab/irlab.py up || { $PY lab/irlab.py down; exit 1; }
+$PY -m pytest tests/integration -q -p no:cacheprovider "$@"
+rc=$?
+if [[ "${IRLAB_KEEP:-0}" != 1 ]]; then $PY lab/irlab.py down; fi
+exit $rc
