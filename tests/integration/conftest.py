@@ -1,0 +1,77 @@
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Integration tests run real ansible commands against the real lab (make lab-up).
+
+They use the repository exactly as a user does: from the repo root, with its
+ansible.cfg, so the lab is the inventory and FQCNs resolve to this checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing as t
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_FACTS = Path(os.environ.get("IRLAB_STATE", "/var/lib/irlab")) / "lab.json"
+BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env.pop("ANSIBLE_INVENTORY", None)
+    return env
+
+
+class Run(t.NamedTuple):
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def run(*argv: str, timeout: float = 600, env: dict[str, str] | None = None) -> Run:
+    """Run a command from the repo root as a user would, e.g. run("ansible-playbook", "playbooks/x.yml")."""
+    proc = subprocess.run(list(argv), cwd=REPO, env={**_env(), **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def lab() -> dict[str, t.Any]:
+    if not LAB_FACTS.exists():
+        pytest.fail("the lab is not up: run `make lab-up` (make integration does it for you)")
+    return json.loads(LAB_FACTS.read_text())
+
+
+def lab_ssh(host: str, command: str, check: bool = True) -> Run:
+    """Run a shell command on a lab host through the lab's SSH config (and so through the bastion)."""
+    facts = json.loads(LAB_FACTS.read_text())
+    proc = subprocess.run(["ssh", "-F", facts["ssh_config"], host, command], capture_output=True, text=True,
+                          timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ssh {host} {command!r} failed ({proc.returncode}): {proc.stderr}")
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def irlab(*args: str) -> Run:
+    result = run(sys.executable, "lab/irlab.py", *args)
+    assert result.rc == 0, result.text
+    return result
+
+
+def webhook_requests(lab: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    with urllib.request.urlopen(f"http://{lab['services']['webhook']}/_requests", timeout=5) as resp:
+        return json.load(resp)

@@ -1,0 +1,100 @@
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab has production's shape: what a user reaches from where."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, lab_ssh, run
+
+
+def test_ping_without_inventory_flag_reaches_bastion_and_app_hosts(lab):
+    result = run("ansible", "all", "-m", "ansible.builtin.ping")
+    assert result.rc == 0, result.text
+    for host in ["bastion"] + [h["name"] for h in lab["app_hosts"]]:
+        assert f"{host} | SUCCESS" in result.out
+
+
+def test_each_host_has_its_own_hostname_and_app_directory(lab):
+    marker = "/opt/incident-response/.who"
+    for host in [h["name"] for h in lab["app_hosts"]]:
+        assert lab_ssh(host, "hostname").out.strip() == host
+        lab_ssh(host, f"echo {host} > {marker}")
+    for host in [h["name"] for h in lab["app_hosts"]]:
+        assert lab_ssh(host, f"cat {marker}").out.strip() == host
+        lab_ssh(host, f"rm {marker}")
+    assert not Path(marker).exists(), "a host's app directory leaked into the controller"
+
+
+def test_controller_cannot_ssh_to_an_app_host_directly(lab):
+    app = lab["app_hosts"][0]
+    direct = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-i", f"{lab['state_dir']}/ssh/id_ed25519", f"root@{app['ip']}", "true"],
+        capture_output=True, text=True, timeout=30)
+    assert direct.returncode == 255
+    assert "No route to host" in direct.stderr or "unreachable" in direct.stderr.lower()
+    # ...while the same host answers through the bastion.
+    assert lab_ssh(app["name"], "hostname").out.strip() == app["name"]
+
+
+@pytest.mark.parametrize("port_key", ["postgres_port", "redis_port"])
+def test_data_services_answer_from_bastion_but_not_from_controller(lab, port_key):
+    ip, port = lab["data"]["ip"], lab["data"][port_key]
+    with pytest.raises(OSError):
+        socket.create_connection((ip, port), timeout=3).close()
+    if port_key == "postgres_port":
+        answer = lab_ssh("bastion", f"PGPASSWORD=lab-admin-pw psql -X -At -h {ip} -U admin -d incident_response "
+                                    "-c \"SELECT extname FROM pg_extension WHERE extname='pg_stat_statements'\"")
+        assert answer.out.strip() == "pg_stat_statements"
+    else:
+        answer = lab_ssh("bastion", f"redis-cli -h {ip} -p {port} -a lab-redis-pw --no-auth-warning PING")
+        assert answer.out.strip() == "PONG"
+
+
+def test_safety_route_covers_the_lab_range():
+    routes = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True)
+    assert "10.77.0.0/16" in routes.stdout
+
+
+def test_controller_side_services_listen_on_the_management_bridge(lab):
+    for name, where in lab["services"].items():
+        host, port = where.split(":")
+        socket.create_connection((host, int(port)), timeout=3).close()
+    # The bastion reaches them too (moto must be reachable from both, per the architecture).
+    moto = lab["services"]["moto"]
+    assert lab_ssh("bastion", f"curl -s -o /dev/null -w '%{{http_code}}' http://{moto}/").out in ("200", "404")
+
+
+def test_top_level_group_vars_are_loaded_by_playbook_runs(lab):
+    """group_vars/all/runbook.yml is the single source of the runbook's numbers."""
+    expected = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text())
+    result = run("ansible", "app1", "-m", "ansible.builtin.debug",
+                 "-a", "var=incident_response_thresholds", "-o")
+    assert result.rc == 0, result.text
+    assert json.dumps(expected["incident_response_thresholds"], sort_keys=True) in \
+        json.dumps(json.loads(result.out.split("=>", 1)[1])["incident_response_thresholds"], sort_keys=True)
+    # The same numbers reach every environment, without contacting any of their hosts.
+    for env in ("staging", "production"):
+        inv = run("ansible-inventory", "-i", f"inventories/{env}", "--list")
+        assert inv.rc == 0, inv.text
+        hostvars = json.loads(inv.out)["_meta"]["hostvars"]
+        assert hostvars, f"{env} inventory has no hosts"
+        for host, values in hostvars.items():
+            assert values["incident_response_thresholds"] == expected["incident_response_thresholds"], host
+            assert values["incident_response_environment"] == env
+
+
+def test_lab_is_the_default_inventory_and_others_need_i():
+    result = run("ansible-inventory", "--list")
+    hosts = json.loads(result.out)["_meta"]["hostvars"]
+    assert set(hosts) >= {"bastion", "app1", "app2"}
+    assert not any("example.com" in h or ".internal" in h for h in hosts)
