@@ -2,7 +2,7 @@
 # Integration tests need the lab: bring it up, run pytest against it, and take
 # it down whatever happened (set IRLAB_KEEP=1 to keep it for debugging).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 PY=.venv/bin/python
 $PY lab/irlab.py up || { $PY lab/irlab.py down; exit 1; }
 $PY -m pytest tests/integration -q -p no:cacheprovider "$@"

@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Without shellcheck, ansible-test's shellcheck sanity test only warns and passes.
 APT_PACKAGES=(postgresql redis-server openssh-server openssh-client logrotate certbot
-              iproute2 git make curl ca-certificates procps util-linux openssl python3-venv)
+              iproute2 git make curl ca-certificates procps util-linux openssl python3-venv
+              shellcheck)
 PYTHON=${PYTHON:-python3}
 
 missing=()
