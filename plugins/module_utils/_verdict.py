@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The ``fail_on`` option every inspection module shares.
+
+A check reports; only ``fail_on`` turns its verdict into a task failure,
+and the failure message names what breached in one line.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import rank
+
+FAIL_ON_CHOICES = ("none", "warn", "critical")
+
+
+def reaches(status: str, fail_on: str) -> bool:
+    """True when ``status`` is at least as bad as ``fail_on`` (``none`` never is; ``unknown`` ranks below warn)."""
+    return fail_on != "none" and rank(status) >= rank(fail_on)
+
+
+def failure_summary(result: t.Mapping[str, t.Any], fail_on: str, subject: str) -> str:
+    """One line for fail_json: what breached, where, by how much."""
+    breaches = [f for f in result["findings"] if reaches(f["status"], fail_on)]
+    parts = []
+    for finding in breaches[:5]:
+        unit = f" {finding['unit']}" if finding.get("unit") else ""
+        value = "no value" if finding["value"] is None else f"{finding['value']}{unit}"
+        parts.append(f"{finding['target']} {finding['name']} {finding['status']} ({value})")
+    more = f" and {len(breaches) - 5} more" if len(breaches) > 5 else ""
+    return (
+        f"{subject} is {result['status']} (fail_on={fail_on}): {len(breaches)} finding(s) at or above "
+        f"{fail_on}: {'; '.join(parts)}{more}"
+    )
