@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import typing as t
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -459,6 +460,29 @@ def up(args: argparse.Namespace) -> None:
     log(f"lab up in {time.monotonic() - started:.1f} s; `make lab-status` shows it")
 
 
+def reset(_args: argparse.Namespace | None = None) -> None:
+    """Back to the state lab-up leaves: v1.2.2 live and healthy, a fresh database, no lock, no webhook records.
+
+    Much faster than down + up; the integration tests call it between scenarios.
+    """
+    psql("DROP DATABASE IF EXISTS incident_response WITH (FORCE)")
+    psql("CREATE DATABASE incident_response OWNER incident_response")
+    psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", db="incident_response")
+    ssh("bastion", "rm -rf /var/lib/incident-response/* /opt/incident-response/* /opt/incident-response/.git")
+    bastion_checkout(BASE_VERSION)
+    for host in app_hosts():
+        ssh(host.name, "/opt/incident-response/current/bin/service stop || true; "
+                       "rm -rf /opt/incident-response/* /var/lib/incident-response/*")
+        install_release(host.name, BASE_VERSION)
+        record_bootstrap(host.name, BASE_VERSION)
+    store = STATE / "webhook" / "requests.jsonl"
+    urllib.request.urlopen(urllib.request.Request(f"http://{CONTROLLER_IP}:8099/_requests", method="DELETE"),
+                           timeout=5).close()
+    if store.exists():
+        store.write_text("")
+    log(f"lab reset: {BASE_VERSION} live on " + ", ".join(h.name for h in app_hosts()))
+
+
 def write_facts() -> None:
     """What tests and benchmarks need to find their way around the lab."""
     facts = {
@@ -543,6 +567,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("up", help="build and start the lab (tears down leftovers first)").set_defaults(func=up)
     sub.add_parser("down", help="stop everything and remove every trace").set_defaults(func=down)
     sub.add_parser("status", help="one line per component; exit 1 if any is down").set_defaults(func=status)
+    sub.add_parser("reset", help="back to v1.2.2 everywhere with a fresh database (fast)").set_defaults(func=reset)
     rel = sub.add_parser("install-release", help="put a tag live on an app host, bypassing the collection")
     rel.add_argument("host")
     rel.add_argument("version")

@@ -23,7 +23,8 @@ LAB_FACTS = Path(os.environ.get("IRLAB_STATE", "/var/lib/irlab")) / "lab.json"
 BIN = Path(sys.executable).parent
 
 
-def _env() -> dict[str, str]:
+def ansible_env() -> dict[str, str]:
+    """The environment a user's shell has after `make setup`: the venv first, the repo's ansible.cfg."""
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
@@ -44,7 +45,7 @@ class Run(t.NamedTuple):
 
 def run(*argv: str, timeout: float = 600, env: dict[str, str] | None = None) -> Run:
     """Run a command from the repo root as a user would, e.g. run("ansible-playbook", "playbooks/x.yml")."""
-    proc = subprocess.run(list(argv), cwd=REPO, env={**_env(), **(env or {})}, capture_output=True,
+    proc = subprocess.run(list(argv), cwd=REPO, env={**ansible_env(), **(env or {})}, capture_output=True,
                           text=True, timeout=timeout)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The post-deploy watch: the runbook's "monitor for 15 minutes", done by a machine.
+
+Every ``interval`` seconds, all targets' ``/metrics`` and health endpoints are
+read at once; the 5xx ratio and P95 come from the counter and histogram
+deltas since the previous read. A target that breaches in ``breach_limit``
+samples in a row ends the watch at once, so a rollback starts within about
+``breach_limit * interval`` seconds of a bad release going live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as t
+
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._fanout import fan_out
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
+    CRITICAL,
+    UNKNOWN,
+    Finding,
+    IncidentResponseError,
+    summarize,
+    worst_status,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import (
+    REMEDIATION_DOWN,
+    Endpoint,
+    Thresholds,
+    error_rate_finding,
+    latency_finding,
+    probe,
+    scrape,
+    tls_context,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
+    MetricsSettings,
+    Scrape,
+    metrics_window,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    metrics_url: str
+    health_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchSettings:
+    duration: float
+    interval: float
+    breach_limit: int = 2
+    timeout: float = 5.0
+    min_requests: int = 1
+    thresholds: Thresholds = Thresholds()
+    metrics: MetricsSettings = MetricsSettings()
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0 or self.duration < self.interval:
+            raise IncidentResponseError(
+                f"the watch needs interval > 0 and duration >= interval (got {self.duration:g} s / {self.interval:g} s)")
+        if self.breach_limit < 1:
+            raise IncidentResponseError(f"breach_limit must be at least 1, got {self.breach_limit}")
+
+
+def _read(target: Target, settings: WatchSettings, tls) -> tuple[Scrape | Exception, str | None]:
+    """One metrics scrape and, when configured, one health request."""
+    try:
+        scraped: Scrape | Exception = scrape(target.metrics_url, {}, tls, settings.timeout, settings.metrics)
+    except Exception as exc:  # pylint: disable=broad-except
+        scraped = exc
+    health_error = None
+    if target.health_url:
+        endpoint = Endpoint(target.name, target.health_url, (200,), (), 1, settings.timeout)
+        sample = probe(endpoint, {}, tls)[0]
+        health_error = sample.error
+    return scraped, health_error
+
+
+def _judge(target: Target, before: Scrape | Exception | None, after: Scrape | Exception, health_error: str | None,
+           settings: WatchSettings) -> list[Finding]:
+    findings = []
+    if health_error is not None:
+        findings.append(Finding("health", target.name, CRITICAL, value=health_error, evidence=health_error,
+                                remediation=REMEDIATION_DOWN))
+    if isinstance(after, Exception):
+        findings.append(Finding("metrics", target.name, CRITICAL, value=None, evidence=f"{after}",
+                                remediation=REMEDIATION_DOWN))
+        return findings
+    if not isinstance(before, Scrape):
+        findings.append(Finding("metrics", target.name, UNKNOWN, evidence="no earlier scrape to compare with"))
+        return findings
+    window = metrics_window(before, after, settings.metrics)
+    quiet = window.requests is not None and window.requests < settings.min_requests
+    rate = None if quiet else window.error_rate_5xx
+    evidence = (f"{window.requests_5xx:g} of {window.requests:g} requests were 5xx in {window.window_seconds:g} s"
+                if window.requests else (window.error_rate_reason or "no requests"))
+    findings.append(error_rate_finding("error_rate_5xx", target.name, rate, settings.thresholds, evidence))
+    p95_evidence = (f"P95 from {window.observations:g} observations over {window.window_seconds:g} s"
+                    if window.latency_p95_ms is not None else (window.latency_reason or "no observations"))
+    findings.append(latency_finding("latency_p95", target.name, None if quiet else window.latency_p95_ms,
+                                    settings.thresholds, p95_evidence))
+    return findings
+
+
+def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: bool = True,
+          ca_path: str | None = None, clock: t.Callable[[], float] = time.monotonic,
+          sleep: t.Callable[[float], None] = time.sleep) -> dict[str, t.Any]:
+    if not targets:
+        raise IncidentResponseError("the watch needs at least one target")
+    names = [target.name for target in targets]
+    if len(set(names)) != len(names):
+        raise IncidentResponseError(f"target names must be unique, got {names}")
+    tls = tls_context(validate_certs, ca_path)
+    workers = min(32, len(targets))
+
+    def read_all() -> list[tuple[Scrape | Exception, str | None]]:
+        outcomes = fan_out(lambda target: _read(target, settings, tls), targets, workers, settings.timeout * 3)
+        return [o.result if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
+
+    started = clock()
+    previous = [scraped for scraped, _health in read_all()]
+    streak = {name: 0 for name in names}
+    samples: list[dict[str, t.Any]] = []
+    findings: list[Finding] = []
+    breached: list[str] = []
+    saw_critical = False  # in any sample, not just the last one
+    tick = started
+    while clock() - started < settings.duration:
+        tick += settings.interval
+        sleep(max(0.0, tick - clock()))
+        current = read_all()
+        findings = []
+        row: dict[str, t.Any] = {"t": round(clock() - started, 1), "targets": {}}
+        for index, target in enumerate(targets):
+            scraped, health_error = current[index]
+            judged = _judge(target, previous[index], scraped, health_error, settings)
+            findings.extend(judged)
+            status = worst_status(f.status for f in judged)
+            streak[target.name] = streak[target.name] + 1 if status == CRITICAL else 0
+            saw_critical = saw_critical or status == CRITICAL
+            row["targets"][target.name] = {
+                "status": status,
+                **{f.name: f.value for f in judged},
+            }
+            if isinstance(scraped, Scrape):
+                previous[index] = scraped
+        samples.append(row)
+        breached = [name for name in names if streak[name] >= settings.breach_limit]
+        if breached:
+            break
+    elapsed = round(clock() - started, 1)
+    result = summarize(findings)
+    result.update(
+        breached=bool(breached),
+        breached_targets=breached,
+        elapsed_s=elapsed,
+        samples=samples,
+        summary=_summary(breached, findings, elapsed, settings, len(samples)),
+    )
+    if not breached and saw_critical:
+        # A single bad sample that did not repeat is worth seeing, not a breach.
+        result["status"] = "warn"
+    return result
+
+
+def _summary(breached: list[str], findings: list[Finding], elapsed: float, settings: WatchSettings,
+             count: int) -> str:
+    if not breached:
+        return f"healthy: {count} samples over {elapsed:g} s, no target breached {settings.breach_limit} times in a row"
+    worst = [f for f in findings if f.target in breached and f.status == CRITICAL]
+    detail = "; ".join(f"{f.target} {f.name} {f.value}{f.unit or ''}" for f in worst[:6])
+    return (f"BREACH after {elapsed:g} s ({settings.breach_limit} critical samples in a row on "
+            f"{', '.join(breached)}): {detail}")

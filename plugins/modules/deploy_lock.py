@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deploy_lock
+short_description: Take or release the lock that allows one deploy or rollback at a time
+version_added: 0.1.0
+description:
+  - Keeps a lock file on the bastion that names its holder (owner, AWX job id, controller host and process, the run,
+    the action and the version) with a start time and a time to live.
+  - O(state=present) takes the lock. When another run holds it, the task fails at once with a message naming the
+    holder. A lock past its TTL is taken over with a warning. A lock whose controller process is gone (a run that
+    was interrupted or killed) is taken over with a warning; the action plugin checks that on the controller.
+    O(break_lock=true) takes over a live lock deliberately and records who did it and why.
+  - O(state=absent) releases the lock if this run holds it, and leaves anyone else's lock alone.
+  - Every take-over is appended to an audit log, the lock path with C(.log) appended.
+author:
+  - Platform Engineering Team (@platform-eng)
+extends_documentation_fragment:
+  - platform_eng.incident_response.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether the lock would be taken, and who holds it, without writing anything.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - Taking the lock again within the same run (the same O(run_id)) changes nothing.
+options:
+  path:
+    description: Where the lock file lives on the target (the bastion).
+    type: path
+    default: /var/lib/incident-response/deploy.lock
+  state:
+    description: V(present) takes the lock, V(absent) releases it.
+    type: str
+    choices: [present, absent]
+    default: present
+  run_id:
+    description: Identifies this run; the same run may take the lock again and is the only one that releases it.
+    type: str
+    required: true
+  owner:
+    description: Who runs this, for example the remote user or the AWX user.
+    type: str
+    default: unknown
+  action:
+    description: What the lock is held for.
+    type: str
+    choices: [deploy, rollback]
+    default: deploy
+  version:
+    description: The version being deployed or rolled back to.
+    type: str
+  awx_job_id:
+    description: The AWX or Automation Controller job id, when the run comes from there.
+    type: str
+  controller:
+    description:
+      - The host name of the controller running the play. Filled in by the action plugin.
+    type: str
+  controller_pid:
+    description:
+      - The process id of C(ansible-playbook) on the controller. Filled in by the action plugin.
+    type: int
+  ttl:
+    description: Seconds after which the lock counts as abandoned and is taken over with a warning.
+    type: int
+    default: 3600
+  break_lock:
+    description: Take over a live lock deliberately. Needs O(break_reason); the audit log records who and why.
+    type: bool
+    default: false
+  break_reason:
+    description: Why the lock is being broken.
+    type: str
+  stale_run_id:
+    description:
+      - Take over the lock only if it is held by this run, whose controller process is known to be gone.
+      - Set by the action plugin after it checked the holder's process on the controller; not for playbooks.
+    type: str
+notes:
+  - The action plugin runs the module a second time with O(stale_run_id) when the holder ran on this same controller
+    and its C(ansible-playbook) process no longer exists, so an interrupted deploy does not block the next one for
+    the whole TTL.
+seealso:
+  - module: platform_eng.incident_response.release_history
+"""
+
+EXAMPLES = r"""
+- name: Take the deploy lock on the bastion
+  platform_eng.incident_response.deploy_lock:
+    run_id: "{{ deploy_run_id }}"
+    owner: "{{ awx_user_name | default(lookup('ansible.builtin.env', 'USER')) }}"
+    action: deploy
+    version: v1.2.3
+    ttl: 3600
+  delegate_to: bastion
+
+- name: Release it
+  platform_eng.incident_response.deploy_lock:
+    run_id: "{{ deploy_run_id }}"
+    state: absent
+  delegate_to: bastion
+
+- name: Break a lock left by a colleague's dead laptop
+  platform_eng.incident_response.deploy_lock:
+    run_id: "{{ deploy_run_id }}"
+    owner: alice
+    break_lock: true
+    break_reason: "CHG-1234: bob's session died mid-deploy"
+  delegate_to: bastion
+"""
+
+RETURN = r"""
+lock:
+  description: The lock held after the task (for O(state=absent), the other run's lock that was left alone, if any).
+  returned: always
+  type: dict
+  sample:
+    run_id: 20261127T103000-4242
+    owner: alice
+    action: deploy
+    version: v1.2.3
+    awx_job_id: "42"
+    controller: ops-laptop
+    controller_pid: 4242
+    started_at: "2026-11-27T10:30:00Z"
+    expires_at: "2026-11-27T11:30:00Z"
+    ttl: 3600
+broken:
+  description: The lock that was taken over, with the reason, or null.
+  returned: always
+  type: dict
+  sample:
+    run_id: 20261127T090000-1111
+    owner: bob
+    broken_because: "its controller process 1111 on ops-laptop is gone (interrupted run)"
+held_by:
+  description: The holder's lock, when the task refused to take it.
+  returned: when refused
+  type: dict
+  sample:
+    run_id: 20261127T103000-4242
+    owner: alice
+path:
+  description: The lock file.
+  returned: always
+  type: str
+  sample: /var/lib/incident-response/deploy.lock
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import (
+    acquire,
+    release,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
+    IncidentResponseError,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/var/lib/incident-response/deploy.lock"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            run_id=dict(type="str", required=True),
+            owner=dict(type="str", default="unknown"),
+            action=dict(type="str", choices=["deploy", "rollback"], default="deploy"),
+            version=dict(type="str"),
+            awx_job_id=dict(type="str"),
+            controller=dict(type="str"),
+            controller_pid=dict(type="int"),
+            ttl=dict(type="int", default=3600),
+            break_lock=dict(type="bool", default=False),
+            break_reason=dict(type="str"),
+            stale_run_id=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        if params["state"] == "absent":
+            result = release(params["path"], params["run_id"], check_mode=module.check_mode)
+        else:
+            request = {key: params[key] for key in
+                       ("run_id", "owner", "action", "version", "awx_job_id", "controller", "controller_pid")}
+            result = acquire(params["path"], request, params["ttl"], break_lock=params["break_lock"],
+                             break_reason=params["break_reason"], stale_run_id=params["stale_run_id"],
+                             check_mode=module.check_mode)
+    except (IncidentResponseError, OSError) as exc:
+        module.fail_json(msg=f"Deploy lock {params['path']}: {exc}")
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
