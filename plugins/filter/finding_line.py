@@ -9,7 +9,8 @@ name: finding_line
 short_description: One readable line for a finding
 version_added: 0.1.0
 description:
-  - Turns a finding of the collection's shared shape into one line for people, for example
+  - >-
+    Turns a finding of the collection's shared shape into one line for people, for example
     C([critical] app2 http_status: ConnectionRefusedError ... -> Check for recent deployments ...).
 author:
   - Platform Engineering Team (@platform-eng)

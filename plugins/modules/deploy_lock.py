@@ -18,6 +18,8 @@ description:
     O(break_lock=true) takes over a live lock deliberately and records who did it and why.
   - O(state=absent) releases the lock if this run holds it, and leaves anyone else's lock alone.
   - Every take-over is appended to an audit log, the lock path with C(.log) appended.
+  - Taking over and releasing hold an exclusive C(flock) on a sidecar file (the lock path with C(.guard) appended), so
+    two runs can never both take over the same expired lock.
 author:
   - Platform Engineering Team (@platform-eng)
 extends_documentation_fragment:
