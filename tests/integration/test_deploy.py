@@ -103,7 +103,8 @@ class TestReleaseLifecycle:
 
     def test_bad_release_is_caught_by_the_watch_and_rolled_back(self, lab):
         requests_before = len(webhook_requests(lab))
-        result = deploy("v1.2.4", timeout=900)
+        # A long window: the watch stops at the first sustained breach, so this costs nothing when it works.
+        result = deploy("v1.2.4", "-e", "deploy_watch_seconds=120", timeout=900)
         assert result.rc != 0
         assert "Deploy of v1.2.4 FAILED" in result.text and "BREACH" in result.text
         assert re.search(r"error_rate_5xx \d+(\.\d+)?%|latency_p95 \d+(\.\d+)?ms", result.text)
