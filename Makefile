@@ -37,11 +37,13 @@ sanity: ## ansible-test sanity, offline
 unit: ## Unit tests: module_utils, modules, lab components
 	$(PY) -m pytest tests/unit -q
 
-integration: ## Bring the lab up, run the integration tests against it, take it down
+integration: ## Bring the lab up, run the integration tests and the molecule scenario against it, take it down
 	@tools/integration.sh
 
-bench: ## Benchmarks (lab must be up); results in benchmarks/results/
+bench: ## Benchmarks, side by side in one run (deploy timings need the lab up); results in benchmarks/results/
 	$(PY) benchmarks/http_health_vs_uri.py
+	$(PY) benchmarks/tls_certificate_vs_get_certificate.py
+	$(PY) benchmarks/deploy_timings.py
 
 clean:
 	rm -rf tests/output benchmarks/results .pytest_cache

@@ -7,5 +7,8 @@ PY=.venv/bin/python
 $PY lab/irlab.py up || { $PY lab/irlab.py down; exit 1; }
 $PY -m pytest tests/integration -q -p no:cacheprovider "$@"
 rc=$?
+# The deploy role's molecule scenario on the same lab: create resets it,
+# converge/idempotence/check/verify deploy, destroy takes it down.
+PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" molecule test -s deploy || rc=1
 if [[ "${IRLAB_KEEP:-0}" != 1 ]]; then $PY lab/irlab.py down; fi
 exit $rc
