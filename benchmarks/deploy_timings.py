@@ -45,7 +45,7 @@ def irlab(*args: str, hosts: int = 2) -> None:
 def playbook(*args: str) -> tuple[int, dict, float]:
     started = time.monotonic()
     proc = subprocess.run([str(BIN / "ansible-playbook"), *args], cwd=REPO, env=env(), capture_output=True,
-                          text=True)
+                          text=True, check=False)
     wall = time.monotonic() - started
     try:
         report = json.loads(proc.stdout[proc.stdout.index("{"):])
@@ -107,7 +107,7 @@ def deploy_wall(hosts: int, serial: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--skip-scale", action="store_true", help="only the rollback measurement")
     args = parser.parse_args()
     results: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count()}

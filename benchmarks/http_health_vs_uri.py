@@ -104,7 +104,7 @@ class _HealthServer(http.server.ThreadingHTTPServer):
 
 
 def start_endpoints(bind: str, count: int, delay: float) -> list[_HealthServer]:
-    servers = [_HealthServer(bind, delay) for _ in range(count)]
+    servers = [_HealthServer(bind, delay) for _server in range(count)]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     return servers

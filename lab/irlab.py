@@ -100,7 +100,7 @@ def host_by_name(name: str) -> Host:
 def sh(*argv: str, check: bool = True, capture: bool = False, input_: bytes | None = None,
        netns: str | None = None) -> subprocess.CompletedProcess:
     cmd = (["ip", "netns", "exec", netns] if netns else []) + list(argv)
-    result = subprocess.run(cmd, input=input_, capture_output=True)
+    result = subprocess.run(cmd, input=input_, capture_output=True, check=False)
     if check and result.returncode != 0:
         raise SystemExit(f"irlab: command failed ({result.returncode}): {shlex.join(cmd)}\n"
                          f"{result.stderr.decode(errors='replace').strip()}")
@@ -502,7 +502,7 @@ def down(_args: argparse.Namespace | None = None) -> None:
     # Close SSH ControlPersist masters that point into the lab before its hosts vanish.
     control_dir = STATE / "ssh" / "cp"
     for sock in control_dir.glob("*") if control_dir.exists() else []:
-        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], capture_output=True)
+        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], capture_output=True, check=False)
     if postgres_pid():
         sh("runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(STATE / "pgdata"),
            "-m", "fast", "-w", "stop", check=False, capture=True)
@@ -562,7 +562,7 @@ def status(_args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     if os.geteuid() != 0:
         raise SystemExit("irlab: the lab needs root (network namespaces, sshd, bind mounts)")
-    parser = argparse.ArgumentParser(prog="irlab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="irlab", description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="build and start the lab (tears down leftovers first)").set_defaults(func=up)
     sub.add_parser("down", help="stop everything and remove every trace").set_defaults(func=down)

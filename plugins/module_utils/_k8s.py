@@ -318,7 +318,8 @@ def read_log(core: t.Any, pod: dict[str, t.Any], plan: LogPlan, timeout: float) 
 
 def fetch_logs(core: t.Any, pods: list[dict[str, t.Any]], plan: Plan) -> dict[str, dict[str, t.Any]]:
     """Logs of ALL matching pods at once (kubernetes.core's k8s_log reads only the first pod), by pod name."""
-    assert plan.logs is not None
+    if plan.logs is None:
+        raise IncidentResponseError("fetch_logs called without a log plan")
     log_plan = plan.logs
     outcomes = fan_out(lambda pod: read_log(core, pod, log_plan, plan.timeout), pods,
                        max_workers=plan.max_workers, timeout=plan.timeout + 2.0)

@@ -46,7 +46,7 @@ class Run(t.NamedTuple):
 def run(*argv: str, timeout: float = 600, env: dict[str, str] | None = None) -> Run:
     """Run a command from the repo root as a user would, e.g. run("ansible-playbook", "playbooks/x.yml")."""
     proc = subprocess.run(list(argv), cwd=REPO, env={**ansible_env(), **(env or {})}, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -61,7 +61,7 @@ def lab_ssh(host: str, command: str, check: bool = True) -> Run:
     """Run a shell command on a lab host through the lab's SSH config (and so through the bastion)."""
     facts = json.loads(LAB_FACTS.read_text())
     proc = subprocess.run(["ssh", "-F", facts["ssh_config"], host, command], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"ssh {host} {command!r} failed ({proc.returncode}): {proc.stderr}")
     return Run(proc.returncode, proc.stdout, proc.stderr)

@@ -181,7 +181,7 @@ def test_second_deploy_fails_fast_naming_the_lock_holder(lab):
         assert holder["run_id"] in second.text
         assert took < 60, f"the second deploy took {took:.0f} s to refuse"
     finally:
-        out, _ = first.communicate(timeout=900)
+        out, _stderr = first.communicate(timeout=900)
     assert first.returncode == 0, out
     assert live_versions(lab) == {h["name"]: "v1.2.3" for h in lab["app_hosts"]}
 

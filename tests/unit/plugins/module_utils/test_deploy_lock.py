@@ -347,7 +347,7 @@ RACERS = 8
 
 def _race_in_threads(path: Path, clock: Clock) -> list[dict[str, t.Any]]:
     barrier = threading.Barrier(RACERS)
-    results: list[dict[str, t.Any]] = [{} for _ in range(RACERS)]
+    results: list[dict[str, t.Any]] = [{} for _racer in range(RACERS)]
 
     def racer(index: int) -> None:
         barrier.wait()
@@ -408,7 +408,7 @@ def test_processes_racing_for_an_expired_lock_leave_exactly_one_winner(lock_path
     procs = [context.Process(target=_process_racer, args=(str(lock_path), i, barrier, answers)) for i in range(RACERS)]
     for proc in procs:
         proc.start()
-    results = [answers.get(timeout=30) for _ in procs]
+    results = [answers.get(timeout=30) for _proc in procs]
     for proc in procs:
         proc.join(timeout=30)
 

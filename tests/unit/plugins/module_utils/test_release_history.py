@@ -52,7 +52,7 @@ def test_record_appends_an_entry_for_a_new_run() -> None:
 
 
 def test_record_updates_this_runs_entry_instead_of_adding_another() -> None:
-    entries, _ = history.record([], "v1.2.3", "deploying", "run-1", "alice", now=AT)
+    entries, _changed = history.record([], "v1.2.3", "deploying", "run-1", "alice", now=AT)
 
     entries, changed = history.record(entries, "v1.2.3", "healthy", "run-1", "alice", note="watch passed",
                                       now="2026-11-27T10:20:00Z")
@@ -66,7 +66,7 @@ def test_record_updates_this_runs_entry_instead_of_adding_another() -> None:
 
 @pytest.mark.parametrize("note", [None, "watch passed"])
 def test_recording_the_same_result_again_changes_nothing(note: str | None) -> None:
-    entries, _ = history.record([], "v1.2.3", "healthy", "run-1", "alice", note="watch passed", now=AT)
+    entries, _changed = history.record([], "v1.2.3", "healthy", "run-1", "alice", note="watch passed", now=AT)
 
     again, changed = history.record(entries, "v1.2.3", "healthy", "run-1", "alice", note=note, now="later")
 
