@@ -7,8 +7,11 @@ PY=.venv/bin/python
 $PY lab/irlab.py up || { $PY lab/irlab.py down; exit 1; }
 $PY -m pytest tests/integration -q -p no:cacheprovider "$@"
 rc=$?
-# The deploy role's molecule scenario on the same lab: create resets it,
-# converge/idempotence/check/verify deploy, destroy takes it down.
-PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" molecule test -s deploy || rc=1
+# The roles' molecule scenarios on the same lab. logrotate leaves the lab up;
+# deploy resets it, deploys twice (idempotence), checks, verifies, and its
+# destroy takes the lab down.
+for scenario in logrotate deploy; do
+  PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" molecule test -s "$scenario" || rc=1
+done
 if [[ "${IRLAB_KEEP:-0}" != 1 ]]; then $PY lab/irlab.py down; fi
 exit $rc
