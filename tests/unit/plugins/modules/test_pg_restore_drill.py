@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""pg_restore_drill as Ansible runs it: check mode only describes, a bad scratch name is refused, no secrets leak."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.platform_eng.incident_response.plugins.modules import pg_restore_drill
+
+ARGS = {"bucket": "backups-incident-response", "key": "latest/x.dump", "region": "us-east-1",
+        "postgres": {"host": "127.0.0.1", "user": "admin", "password": "no-log-pw-7"}}
+
+
+def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        pg_restore_drill.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
+    result = run_module(capsys, {**ARGS, "scratch_database": "dr_drill_check", "_ansible_check_mode": True})
+    assert result["changed"] is False and "failed" not in result
+    assert result["would_run"][0] == "download s3://backups-incident-response/latest/x.dump"
+    assert "DROP DATABASE dr_drill_check" in result["would_run"]
+    assert "no-log-pw-7" not in json.dumps(result)
+
+
+def test_a_name_that_could_be_a_real_database_is_refused(capsys):
+    result = run_module(capsys, {**ARGS, "scratch_database": "incident_response"})
+    assert result["failed"] is True and "scratch_database must match" in result["msg"]
