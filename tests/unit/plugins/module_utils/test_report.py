@@ -24,7 +24,7 @@ def findings() -> list[tuple[str, str, Finding]]:
         ("redis", "bastion", Finding("cache_hit_rate", "10.77.2.20:6379", "warn", 45.0, 50, "%", "45 % of 900 lookups hit")),
         ("postgres", "bastion", Finding("connection", "10.77.2.20:5432", "unknown", evidence="timed out")),
         ("http", "bastion", Finding("metrics_5xx_ratio", "app2", "critical", 31.0, 5, "%", "31 % of 812 requests",
-                         "Check for recent deployments")),
+                                    "Check for recent deployments")),
     ]
 
 
@@ -47,8 +47,8 @@ def test_the_schema_is_stable_and_versioned():
 def test_findings_are_grouped_worst_first_with_evidence_and_resolution():
     report = build()
     critical = report["findings"]["critical"][0]
-    assert (critical["target"], critical["check"], critical["evidence"]) == ("app2", "metrics_5xx_ratio",
-                                                                              "31 % of 812 requests")
+    expected = ("app2", "metrics_5xx_ratio", "31 % of 812 requests")
+    assert (critical["target"], critical["check"], critical["evidence"]) == expected
     assert (critical["source"], critical["host"]) == ("http", "bastion")
     assert critical["resolution"] == "Check for recent deployments"
     # A finding without its own remediation gets the runbook step for its source; an ok one gets none.
@@ -67,8 +67,8 @@ def test_markdown_puts_the_verdict_then_the_action_then_the_evidence():
 
 
 def test_a_healthy_system_gets_a_short_all_clear():
-    report = _report.build("all", [("http", "bastion", Finding("http_status", f"app{n}", "ok", 200))
-                                      for n in range(30)], [],
+    healthy = [("http", "bastion", Finding("http_status", f"app{n}", "ok", 200)) for n in range(30)]
+    report = _report.build("all", healthy, [],
                            {"app1": ["http"]}, {"total_seconds": 11.0}, None, NOW)
     text = _report.markdown(report)
     assert report["verdict"]["all_clear"] is True
