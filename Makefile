@@ -44,6 +44,7 @@ bench: ## Benchmarks, side by side in one run (deploy timings need the lab up); 
 	$(PY) benchmarks/http_health_vs_uri.py
 	$(PY) benchmarks/tls_certificate_vs_get_certificate.py
 	$(PY) benchmarks/deploy_timings.py
+	$(PY) benchmarks/diagnose_wall.py
 
 clean:
 	rm -rf tests/output benchmarks/results .pytest_cache

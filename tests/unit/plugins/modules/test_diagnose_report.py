@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""diagnose_report as Ansible runs it: check results in, report out (and on disk unless in check mode)."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.platform_eng.incident_response.plugins.modules import diagnose_report
+
+HEALTHY = {"source": "http", "host": "bastion",
+           "result": {"findings": [{"name": "http_status", "target": "app1", "status": "ok"}]}}
+
+
+def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        diagnose_report.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_writes_the_report_and_says_where(capsys, tmp_path):
+    result = run_module(capsys, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path)})
+    assert result["changed"] is True and result["status"] == "ok"
+    assert result["summary"][0].startswith("all: ALL CLEAR")
+    assert result["summary"][-1] == f"Report: {result['paths'][1]}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.rsplit("/", 1)[1] for p in result["paths"])
+
+
+def test_check_mode_builds_the_report_but_writes_nothing(capsys, tmp_path):
+    result = run_module(capsys, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path),
+                                 "_ansible_check_mode": True})
+    assert result["changed"] is False and result["paths"] == [] and list(tmp_path.iterdir()) == []
+    assert result["report"]["schema"] == "incident_response.diagnose/v1"
+
+
+def test_an_unknown_alert_is_refused(capsys):
+    result = run_module(capsys, {"alert": "disk_full"})
+    assert result["failed"] is True and "high_error_rate" in result["msg"]
