@@ -75,7 +75,7 @@ def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None
                 releases[host] = item["result"]
                 continue
         pairs += [(item["source"], host, f) for f in _findings_of(item)]
-    extra, advice = correlate([f for _, _, f in pairs], releases, now,
+    extra, advice = correlate([finding for _source, _host, finding in pairs], releases, now,
                               float(params.get("deploy_window_minutes") or 30),
                               float(params.get("db_cpu_percent") or 80))
     pairs += [("release_history", f.target, f) for f in extra]

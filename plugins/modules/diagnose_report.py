@@ -60,7 +60,7 @@ options:
         description: The registered result.
         type: dict
       seconds:
-        description: How long the check took, for RV(report.durations.checks).
+        description: How long the check took, for the report's C(durations.checks).
         type: float
   deploy_window_minutes:
     description: A release that went live this recently counts as a recent deploy.
@@ -75,7 +75,7 @@ options:
     type: dict
     default: {}
   started_epoch:
-    description: When the diagnosis started (UNIX time), for RV(report.durations.total_seconds).
+    description: When the diagnosis started (UNIX time), for the report's C(durations.total_seconds).
     type: float
   reports_dir:
     description: Write C(diagnose-<alert>-<time>.json) and C(.md) here; not set means do not write.

@@ -120,7 +120,7 @@ def test_stopped_database_is_named_with_where(lab, clean_lab, reports):
 def test_oom_killed_and_crash_looping_pods_are_named(lab, reports):
     cluster = Cluster(f"http://{lab['services']['kube']}")
     try:
-        crashing, leaking, *_ = sorted(cluster.pods)
+        crashing, leaking, *_others = sorted(cluster.pods)
         cluster.set_status(crashing, ready=False, restartCount=6,
                            state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s"}})
         cluster.set_status(leaking, restartCount=2,
