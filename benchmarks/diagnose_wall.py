@@ -56,7 +56,7 @@ PROBE = """
         diagnose__endpoints: >-
           {{{{ diagnose__endpoints | default([]) + [{{'name': item,
              'url': 'http://' ~ hostvars[item].ansible_host ~ ':8080/health',
-             'json_assertions': ['status == \\"ok\\"']}}] }}}}
+             'json_assertions': ['status == "ok"']}}] }}}}
       loop: "{{{{ groups['app_servers'] }}}}"
     - name: Run the probe
       ansible.builtin.include_role:
@@ -64,6 +64,9 @@ PROBE = """
         tasks_from: check_{source}.yml
       vars:
         diagnose_on: {host}
+    - name: Fail when the check itself failed (the role records failures as findings instead)
+      ansible.builtin.assert:
+        that: hostvars[inventory_hostname]['diagnose__result_{source}'] is not failed
 """
 
 STOCK = Path(__file__).with_name("diagnose_stock.yml")
@@ -94,7 +97,11 @@ def main() -> int:
         for _round in range(args.repeat):
             # Interleaved, so a busy machine slows every variant alike.
             for name, path in files.items():
-                runs.setdefault(name, []).append(timed([playbook, str(path)], env)[0])
+                seconds, rc, tail = timed([playbook, str(path)], env)
+                if rc != 0:
+                    # A probe that fails fast would pass for a fast probe and lower the floor.
+                    raise SystemExit(f"{name} failed (rc {rc}); its timing would be meaningless:\n{tail}")
+                runs.setdefault(name, []).append(seconds)
             seconds, rc, tail = timed([playbook, "playbooks/diagnose.yml", "-e", "alert=all",
                                        "-e", f"diagnose_reports_dir={tmp}/reports"], env)
             if rc not in (0, 2):
