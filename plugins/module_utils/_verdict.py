@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import rank
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
+    IncidentResponseError,
+    rank,
+)
 
 FAIL_ON_CHOICES = ("none", "warn", "critical")
 
@@ -35,3 +38,33 @@ def failure_summary(result: t.Mapping[str, t.Any], fail_on: str, subject: str) -
         f"{subject} is {result['status']} (fail_on={fail_on}): {len(breaches)} finding(s) at or above "
         f"{fail_on}: {'; '.join(parts)}{more}"
     )
+
+
+class _Module(t.Protocol):
+    params: dict[str, t.Any]
+
+    def fail_json(self, **kwargs: t.Any) -> t.NoReturn: ...
+
+    def exit_json(self, **kwargs: t.Any) -> t.NoReturn: ...
+
+
+def exit_with_verdict(module: _Module, result: dict[str, t.Any], subject: str) -> t.NoReturn:
+    """The end of every inspection module: fail when the verdict reaches ``fail_on``, else exit; never changed."""
+    fail_on = module.params.get("fail_on") or "none"
+    if reaches(result["status"], fail_on):
+        module.fail_json(msg=failure_summary(result, fail_on, subject), changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+def run_check(module: _Module, check: t.Callable[[t.Mapping[str, t.Any]], dict[str, t.Any]],
+              subject: str | t.Callable[[dict[str, t.Any]], str]) -> t.NoReturn:
+    """Run an inspection module's one call and exit with its verdict.
+
+    Bad input or configuration (IncidentResponseError) fails the task with its
+    message; everything a check finds is in the result, judged by ``fail_on``.
+    """
+    try:
+        result = check(module.params)
+    except IncidentResponseError as exc:
+        module.fail_json(msg=str(exc))
+    exit_with_verdict(module, result, subject(result) if callable(subject) else subject)

@@ -227,11 +227,9 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_cloudwatch import search_logs
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    run_check,
 )
 
 
@@ -255,15 +253,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
-    try:
-        result = search_logs(module.params)
-    except IncidentResponseError as exc:
-        module.fail_json(msg=str(exc))
-    if reaches(result["status"], module.params["fail_on"]):
-        module.fail_json(
-            msg=failure_summary(result, module.params["fail_on"], "CloudWatch Logs search"), changed=False, **result
-        )
-    module.exit_json(changed=False, **result)
+    run_check(module, search_logs, "CloudWatch Logs search")
 
 
 if __name__ == "__main__":

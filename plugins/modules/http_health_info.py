@@ -498,8 +498,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._pr
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    exit_with_verdict,
 )
 
 ENDPOINT_OPTIONS = dict(
@@ -549,9 +548,7 @@ def main() -> None:
         result = check_http_health(plan)
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
-    if reaches(result["status"], module.params["fail_on"]):
-        module.fail_json(msg=failure_summary(result, module.params["fail_on"], "HTTP health"), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    exit_with_verdict(module, result, "HTTP health")
 
 
 if __name__ == "__main__":

@@ -318,9 +318,6 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
-    IncidentResponseError,
-)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
     KUBERNETES_IMPORT_ERROR,
     check_workload_health,
@@ -328,8 +325,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    run_check,
 )
 
 ARGUMENT_SPEC = dict(
@@ -366,15 +362,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if KUBERNETES_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    try:
-        result = check_workload_health(module.params)
-    except IncidentResponseError as exc:
-        module.fail_json(msg=str(exc))
-    fail_on = module.params["fail_on"]
-    if reaches(result["status"], fail_on):
-        subject = f"Workload health in namespace {result['namespace']}"
-        module.fail_json(msg=failure_summary(result, fail_on, subject), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    run_check(module, check_workload_health, lambda result: f"Workload health in namespace {result['namespace']}")
 
 
 if __name__ == "__main__":

@@ -362,7 +362,6 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._pg_health import check_postgresql_health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import (
     PSYCOPG2_IMPORT_ERROR,
@@ -370,8 +369,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._po
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    run_check,
 )
 
 
@@ -401,14 +399,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if PSYCOPG2_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    try:
-        result = check_postgresql_health(module.params)
-    except IncidentResponseError as exc:
-        module.fail_json(msg=str(exc))
-    fail_on = module.params["fail_on"]
-    if reaches(result["status"], fail_on):
-        module.fail_json(msg=failure_summary(result, fail_on, "PostgreSQL health"), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    run_check(module, check_postgresql_health, "PostgreSQL health")
 
 
 if __name__ == "__main__":

@@ -248,7 +248,6 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._redis_health import (
     REDIS_IMPORT_ERROR,
     check_redis_health,
@@ -256,8 +255,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._re
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    run_check,
 )
 
 
@@ -285,14 +283,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if REDIS_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
-    try:
-        result = check_redis_health(module.params)
-    except IncidentResponseError as exc:
-        module.fail_json(msg=str(exc))
-    fail_on = module.params["fail_on"]
-    if reaches(result["status"], fail_on):
-        module.fail_json(msg=failure_summary(result, fail_on, "Redis health"), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    run_check(module, check_redis_health, "Redis health")
 
 
 if __name__ == "__main__":

@@ -264,11 +264,9 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_backup import s3_backup_health
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    run_check,
 )
 
 
@@ -292,13 +290,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
-    try:
-        result = s3_backup_health(module.params)
-    except IncidentResponseError as exc:
-        module.fail_json(msg=str(exc))
-    if reaches(result["status"], module.params["fail_on"]):
-        module.fail_json(msg=failure_summary(result, module.params["fail_on"], "S3 backup"), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    run_check(module, s3_backup_health, "S3 backup")
 
 
 if __name__ == "__main__":

@@ -382,7 +382,6 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._service_start import (
     DEFAULT_ENV_FILE,
     DEFAULT_PID_FILE,
@@ -391,8 +390,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._se
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
-    failure_summary,
-    reaches,
+    run_check,
 )
 
 ARGUMENT_SPEC = dict(
@@ -420,14 +418,7 @@ ARGUMENT_SPEC = dict(
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = check_service_start(module.params)
-    except IncidentResponseError as exc:
-        module.fail_json(msg=str(exc))
-    fail_on = module.params["fail_on"]
-    if reaches(result["status"], fail_on):
-        module.fail_json(msg=failure_summary(result, fail_on, "Service start check"), changed=False, **result)
-    module.exit_json(changed=False, **result)
+    run_check(module, check_service_start, "Service start check")
 
 
 if __name__ == "__main__":
