@@ -75,14 +75,23 @@ def test_controller_side_services_listen_on_the_management_bridge(lab):
     assert lab_ssh("bastion", f"curl -s -o /dev/null -w '%{{http_code}}' http://{moto}/").out in ("200", "404")
 
 
-def test_top_level_group_vars_are_loaded_by_playbook_runs(lab):
+def test_top_level_group_vars_are_loaded_by_playbook_runs(tmp_path):
     """group_vars/all/runbook.yml is the single source of the runbook's numbers."""
     expected = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text())
-    result = run("ansible", "app1", "-m", "ansible.builtin.debug",
-                 "-a", "var=incident_response_thresholds", "-o")
+    playbook = tmp_path / "show_thresholds.yml"
+    playbook.write_text(
+        "- name: Show what a playbook run sees\n"
+        "  hosts: app1\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Print the thresholds as JSON\n"
+        "      ansible.builtin.debug:\n"
+        "        msg: \"THRESHOLDS={{ incident_response_thresholds | to_json }} RPO={{ incident_response_rpo_minutes }}\"\n")
+    result = run("ansible-playbook", str(playbook))
     assert result.rc == 0, result.text
-    assert json.dumps(expected["incident_response_thresholds"], sort_keys=True) in \
-        json.dumps(json.loads(result.out.split("=>", 1)[1])["incident_response_thresholds"], sort_keys=True)
+    seen = json.loads(result.out.split("THRESHOLDS=", 1)[1].split(" RPO=", 1)[0])
+    assert seen == expected["incident_response_thresholds"]
+    assert f"RPO={expected['incident_response_rpo_minutes']}" in result.out
     # The same numbers reach every environment, without contacting any of their hosts.
     for env in ("staging", "production"):
         inv = run("ansible-inventory", "-i", f"inventories/{env}", "--list")
