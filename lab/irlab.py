@@ -137,6 +137,22 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def is_lab_process(pid: int) -> bool:
+    """True only when ``pid`` runs one of the lab's own programs.
+
+    A pid file can outlive its process (a machine whose processes were all
+    ended, then reused pids); signalling whatever holds that pid now could
+    end someone else's process. Every lab process names the lab in its
+    command line: the state directory, a lab address, or a lab script.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    markers = (str(STATE), CONTROLLER_IP, DATA_IP, str(REPO / "lab"))
+    return any(marker in cmdline for marker in markers)
+
+
 def read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().split()[0])
@@ -508,7 +524,7 @@ def down(_args: argparse.Namespace | None = None) -> None:
            "-m", "fast", "-w", "stop", check=False, capture=True)
     for pidfile in sorted(RUN.glob("*.pid")) if RUN.exists() else []:
         pid = read_pid(pidfile)
-        if pid and pid_alive(pid):
+        if pid and pid_alive(pid) and is_lab_process(pid):
             terminate(pid)
     for netns in lab_namespaces():
         pids = sh("ip", "netns", "pids", netns, check=False, capture=True).stdout.decode().split()
