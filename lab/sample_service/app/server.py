@@ -281,11 +281,13 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # answer 500 instead of dropping the connection
             code, ctype, body = json_response(500, {"error": "internal error"})
             note = f" error={one_line(exc)}"
-        self._send(code, ctype, body)
         elapsed = time.perf_counter() - started
         label = path if route else "unmatched"  # bounded label values
+        # Count the request before answering it: a client that reads /metrics
+        # right after its answer must find the request there.
         app.requests.labels("GET", label, str(code)).inc()
         app.duration.labels(label).observe(elapsed)
+        self._send(code, ctype, body)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         sys.stderr.write(f"{stamp} {self.client_address[0]} GET {path} {code} {elapsed * 1000:.1f}ms{note}\n")
 
