@@ -4,6 +4,7 @@
 """The local lab: production's shape on one machine, built from Debian and PyPI packages.
 
     irlab.py up | down | status | install-release HOST VERSION | service HOST ACTION
+             | sshd HOST stop|start | data postgres|redis stop|start
 
 Layout (see lab/README.md for the picture):
 - controller (root namespace) on bridge irlab-mgmt 10.77.1.1, with moto, the
@@ -275,16 +276,7 @@ def ssh_up() -> None:
             "Subsystem sftp /usr/lib/openssh/sftp-server",
             "",
         ]))
-        mounts = []
-        for directory in HOST_DIRS:
-            backing = STATE / "hosts" / host.name / directory.strip("/").replace("/", "_")
-            backing.mkdir(parents=True, exist_ok=True)
-            Path(directory).mkdir(parents=True, exist_ok=True)  # the (empty) mount point
-            mounts.append(f"mount --bind {shlex.quote(str(backing))} {shlex.quote(directory)}")
-        boot = " && ".join(mounts + [f"hostname {host.name}",
-                                     f"exec /usr/sbin/sshd -D -e -f {shlex.quote(str(config))}"])
-        spawn(f"sshd-{host.name}", ["unshare", "--mount", "--uts", "--propagation", "private",
-                                    "sh", "-c", boot], netns=host.netns)
+        start_sshd(host)
     (SSH / "known_hosts").write_text("\n".join(known) + "\n")
     common = [
         "  User root",
@@ -303,6 +295,72 @@ def ssh_up() -> None:
     for host in hosts():
         if not wait_port(host.ssh_ip, 22, netns=host.netns):
             raise SystemExit(f"irlab: sshd on {host.name} did not start; see {LOGS}/sshd-{host.name}.log")
+
+
+def start_sshd(host: Host) -> None:
+    """The host's sshd in its own mount and UTS namespace, its directories bind-mounted (config from ssh_up)."""
+    mounts = []
+    for directory in HOST_DIRS:
+        backing = STATE / "hosts" / host.name / directory.strip("/").replace("/", "_")
+        backing.mkdir(parents=True, exist_ok=True)
+        Path(directory).mkdir(parents=True, exist_ok=True)  # the (empty) mount point
+        mounts.append(f"mount --bind {shlex.quote(str(backing))} {shlex.quote(directory)}")
+    config = SSH / f"sshd_{host.name}.conf"
+    boot = " && ".join(mounts + [f"hostname {host.name}",
+                                 f"exec /usr/sbin/sshd -D -e -f {shlex.quote(str(config))}"])
+    spawn(f"sshd-{host.name}", ["unshare", "--mount", "--uts", "--propagation", "private",
+                                "sh", "-c", boot], netns=host.netns)
+
+
+def sshd(name: str, action: str) -> None:
+    """Make a host unreachable over SSH (stop) and reachable again (start), for fault tests.
+
+    Stopping ends the listener and every SSH session into the host, so that a multiplexed connection
+    (ControlPersist) cannot keep it reachable; the host's other processes (the service) keep running.
+    """
+    host = host_by_name(name)
+    pidfile = RUN / f"sshd-{name}.pid"
+    pid = read_pid(pidfile)
+    running = bool(pid and pid_alive(pid) and is_lab_process(pid))
+    if action == "stop":
+        if running:
+            terminate(t.cast(int, pid))
+        for other in sh("ip", "netns", "pids", host.netns, check=False, capture=True).stdout.decode().split():
+            try:
+                comm = Path(f"/proc/{other}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "sshd":
+                terminate(int(other), grace=2.0)
+        log(f"sshd on {name} stopped")
+    elif action == "start":
+        if not running:
+            start_sshd(host)
+        if not wait_port(host.ssh_ip, 22, netns=host.netns):
+            raise SystemExit(f"irlab: sshd on {name} did not start; see {LOGS}/sshd-{name}.log")
+        log(f"sshd on {name} up")
+    else:
+        raise SystemExit(f"irlab: unknown sshd action {action!r}")
+
+
+def data_service(name: str, action: str) -> None:
+    """Stop or start PostgreSQL or Redis on the data host, keeping their data (fault tests)."""
+    if name == "postgres":
+        pg_ctl = ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(STATE / "pgdata")]
+        if action == "stop" and postgres_pid():
+            sh(*pg_ctl, "-m", "fast", "-w", "stop", capture=True)
+        elif action == "start" and not wait_port(DATA_IP, PG_PORT, netns="irlab-data", timeout=0.5):
+            sh(*pg_ctl, "-l", str(LOGS / "postgres.log"), "-w", "-t", "30", "start", netns="irlab-data",
+               capture=True)
+    elif name == "redis":
+        pid = read_pid(RUN / "redis.pid")
+        if action == "stop" and pid and pid_alive(pid) and is_lab_process(pid):
+            terminate(pid)
+        elif action == "start" and not wait_port(DATA_IP, REDIS_PORT, netns="irlab-data", timeout=0.5):
+            redis_up()
+    else:
+        raise SystemExit(f"irlab: unknown data service {name!r}; postgres or redis")
+    log(f"{name} {'stopped' if action == 'stop' else 'up'}")
 
 
 def ssh(host: str, command: str, input_: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -592,6 +650,14 @@ def main(argv: list[str] | None = None) -> None:
     svc.add_argument("host")
     svc.add_argument("action", choices=["start", "stop", "restart", "status"])
     svc.set_defaults(func=lambda a: sys.stdout.write(service(a.host, a.action).stdout.decode()))
+    ssh_ctl = sub.add_parser("sshd", help="stop/start a host's sshd and its sessions (the host becomes unreachable)")
+    ssh_ctl.add_argument("host")
+    ssh_ctl.add_argument("action", choices=["start", "stop"])
+    ssh_ctl.set_defaults(func=lambda a: sshd(a.host, a.action))
+    data = sub.add_parser("data", help="stop/start PostgreSQL or Redis on the data host, keeping their data")
+    data.add_argument("service", choices=["postgres", "redis"])
+    data.add_argument("action", choices=["start", "stop"])
+    data.set_defaults(func=lambda a: data_service(a.service, a.action))
     args = parser.parse_args(argv)
     args.func(args)
 
