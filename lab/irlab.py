@@ -65,6 +65,9 @@ SERVICES = {
                     "--port", "6443", "--state-dir", str(STATE / "kube")]),
     "webhook": (8099, [PYTHON, str(REPO / "lab/services/webhook_receiver.py"), "--bind", CONTROLLER_IP,
                        "--port", "8099", "--store", str(STATE / "webhook/requests.jsonl")]),
+    # A real SMTP server that keeps what it receives (incident e-mail); its HTTP side door is port 8026.
+    "smtp": (8025, [PYTHON, str(REPO / "lab/services/smtp_sink.py"), "--bind", CONTROLLER_IP, "--port", "8025",
+                    "--http-port", "8026", "--store", str(STATE / "smtp/messages.jsonl")]),
     "tls": (8441, [PYTHON, str(REPO / "lab/services/tls_endpoints.py"), "--bind", CONTROLLER_IP,
                    "--state-dir", str(STATE / "tls"), "--base-port", "8441"]),
 }
@@ -554,7 +557,14 @@ def reset(_args: argparse.Namespace | None = None) -> None:
                            timeout=5).close()
     if store.exists():
         store.write_text("")
+    smtp_clear()
     log(f"lab reset: {BASE_VERSION} live on " + ", ".join(h.name for h in app_hosts()))
+
+
+def smtp_clear() -> None:
+    """Forget every e-mail the lab's SMTP server kept."""
+    urllib.request.urlopen(urllib.request.Request(f"http://{CONTROLLER_IP}:8026/_messages", method="DELETE"),
+                           timeout=5).close()
 
 
 def write_facts() -> None:

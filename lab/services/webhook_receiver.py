@@ -9,6 +9,7 @@ parsed JSON document when the payload is JSON, otherwise the raw text.
 
 Answers, so that clients written for the real services work unchanged:
   POST .../v2/enqueue   202 + PagerDuty-shaped JSON (Events API v2 answers 202)
+  POST .../rest/api/2/issue  201 + Jira-shaped JSON (``id``, ``key``, ``self``) for the ticket channel
   POST anything else    200 + ``ok`` (what a Slack incoming webhook answers)
   GET  /_requests       200 + JSON list of every recorded request (oldest first)
   DELETE /_requests     200 + ``ok``; empties the store
@@ -103,6 +104,12 @@ class WebhookHandler(BaseHTTPRequestHandler):
             answer = {"status": "success", "message": "Event processed",
                       "dedup_key": dedup_key or uuid.uuid4().hex}
             self._reply(202, json.dumps(answer).encode(), "application/json")
+        elif self.path.split("?", 1)[0].endswith("/rest/api/2/issue"):
+            number = sum(1 for item in self.server.store.read_all() if item["path"].endswith("/rest/api/2/issue"))
+            key = f"OPS-{number}"
+            answer = {"id": str(10000 + number), "key": key,
+                      "self": f"http://{self.headers.get('Host')}/rest/api/2/issue/{key}"}
+            self._reply(201, json.dumps(answer).encode(), "application/json")
         else:
             self._reply(200, b"ok")
 
