@@ -45,17 +45,58 @@ RESOLUTIONS = {
 _FIELDS = ("name", "target", "status", "value", "threshold", "unit", "evidence", "remediation")
 
 
+def could_not_check(source: str, host: str, name: str, reason: str) -> Finding:
+    """A check that did not run, or did not report: an ``unknown`` finding that names the host and why."""
+    return Finding(name, f"{source} on {host}", UNKNOWN, evidence=f"could not check {host}: {reason}",
+                   remediation=f"Nothing is known about {source} on {host}: fix the cause above and diagnose again, "
+                               "or check it by hand")
+
+
 def _findings_of(item: t.Mapping[str, t.Any]) -> list[Finding]:
     source, host, result = item["source"], item.get("host") or "localhost", item.get("result") or {}
-    where = f"{source} on {host}"
     if result.get("unreachable"):
-        return [Finding("host_unreachable", where, UNKNOWN, evidence=str(result.get("msg") or "unreachable"))]
+        return [could_not_check(source, host, "host_unreachable",
+                                f"{source} did not run, the host is unreachable: {result.get('msg') or 'unreachable'}")]
+    if result.get("skipped"):
+        why = result.get("skip_reason") or result.get("msg") or "skipped"
+        return [could_not_check(source, host, "check_skipped", f"{source} was skipped: {why}")]
     if result.get("failed") or ("findings" not in result and result.get("msg")):
-        return [Finding("check_failed", where, UNKNOWN, evidence=str(result.get("msg") or "the check failed"))]
+        return [could_not_check(source, host, "check_failed",
+                                f"{source} failed: {result.get('msg') or 'the check failed'}")]
     if not result.get("finished", 1) or "findings" not in result:
-        return [Finding("check_incomplete", where, UNKNOWN,
-                        evidence="the check did not finish within its time limit or returned no findings")]
+        return [could_not_check(source, host, "check_incomplete",
+                                f"{source} did not finish within its time limit or returned no findings")]
     return [Finding(**{k: f.get(k) for k in _FIELDS}) for f in result["findings"]]
+
+
+def _is_history(result: t.Mapping[str, t.Any]) -> bool:
+    """A release history that was read, as opposed to a failure, an unreachable host or a skip."""
+    return not any(result.get(key) for key in ("failed", "unreachable", "skipped")) and "entries" in result
+
+
+def missing_checks(planned: t.Iterable[t.Sequence[t.Any]], results: t.Iterable[t.Mapping[str, t.Any]]
+                   ) -> list[tuple[str, str, Finding]]:
+    """A finding for every planned check that has no result.
+
+    ``planned`` holds (host, sources) pairs: the checks each slot was given. A slot whose host became
+    unreachable or failed is dropped from the play by Ansible and never hands its results over; without
+    this, its checks would vanish from the report instead of saying they could not run.
+    """
+    reported = {(item["source"], item.get("host") or "localhost") for item in results}
+    missing = []
+    for pair in planned:
+        try:
+            host, sources = pair
+        except (TypeError, ValueError):
+            raise IncidentResponseError(f"planned: each entry is [host, [sources]], got {pair!r}") from None
+        host = host or "localhost"
+        for source in sources or []:
+            if (source, host) not in reported:
+                missing.append((source, host, could_not_check(
+                    source, host, "check_missing",
+                    f"{source} never reported: the run lost this check (its host became unreachable or its "
+                    "step failed before it handed the result over; see the run's output)")))
+    return missing
 
 
 def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None) -> dict[str, t.Any]:
@@ -67,15 +108,18 @@ def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None
     pairs: list[tuple[str, str, Finding]] = []
     hosts: dict[str, list[str]] = {}
     releases: dict[str, t.Mapping[str, t.Any]] = {}
-    for item in params.get("results") or []:
+    results = params.get("results") or []
+    for item in results:
         host = item.get("host") or "localhost"
         hosts.setdefault(host, []).append(item["source"])
-        if item["source"] == "release_history":
-            if not (item.get("result") or {}).get("failed"):
-                releases[host] = item["result"]
-                continue
+        if item["source"] == "release_history" and _is_history(item.get("result") or {}):
+            releases[host] = item["result"]
+            continue
         pairs += [(item["source"], host, f) for f in _findings_of(item)]
-    extra, advice = correlate([finding for _source, _host, finding in pairs], releases, now,
+    for source, host, finding in missing_checks(params.get("planned") or [], results):
+        hosts.setdefault(host, []).append(source)
+        pairs.append((source, host, finding))
+    extra, advice = correlate([(source, finding) for source, _host, finding in pairs], releases, now,
                               float(params.get("deploy_window_minutes") or 30),
                               float(params.get("db_cpu_percent") or 80))
     pairs += [("release_history", f.target, f) for f in extra]

@@ -9,12 +9,19 @@ One check sees one symptom; the runbook's resolution steps join them:
 immediately", "scale up database if CPU > 80 %", "check connection pool
 exhaustion". Each rule here takes plain findings and release histories and
 returns recommendations, so the playbook never re-derives them in Jinja.
+
+Causes are ranked, not just listed: a dependency that is down (the database,
+the cache) explains a high error rate better than a release that happened to
+go live a minute earlier, and it comes first. When the database is down no
+rollback is recommended at all: a rollback cannot bring a database back, and
+the release's migrations run there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import typing as t
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
@@ -33,6 +40,11 @@ ERROR_RATE_CHECKS = frozenset({"http_error_rate", "metrics_5xx_ratio", "http_sta
 LATENCY_CHECKS = frozenset({"http_latency_p95", "metrics_latency_p95", "latency_p95"})
 CPU_CHECKS = frozenset({"rds_cpu", "cpu", "db_cpu"})
 POOL_CHECKS = frozenset({"connections_in_use", "rds_connections", "clients"})
+# A server that answers "too many clients" is alive and its pool is exhausted: that is not a dead database.
+POOL_EXHAUSTED = re.compile(r"too many clients|remaining connection slots|max number of clients", re.I)
+
+# Order among recommendations of the same severity: the most likely cause first.
+PRIORITY = {"database_down": 0, "cache_down": 1, "rollback": 2, "connection_pool": 3, "scale_up_database": 4}
 
 
 @dataclasses.dataclass
@@ -101,37 +113,115 @@ def _ago(deploy: Deploy, now: datetime.datetime) -> str:
     return f"{deploy.version} on {deploy.host} {minutes} min ago" + (f" by {deploy.by}" if deploy.by else "")
 
 
-def correlate(findings: t.Sequence[Finding], releases: t.Mapping[str, t.Mapping[str, t.Any]],
+def _sourced(entries: t.Sequence[Finding | tuple[str, Finding]]) -> list[tuple[str | None, Finding]]:
+    return [entry if isinstance(entry, tuple) else (None, entry) for entry in entries]
+
+
+def dead_dependencies(entries: t.Sequence[Finding | tuple[str, Finding]]) -> dict[str, list[Finding]]:
+    """The findings that say a dependency is down, by dependency (``database``, ``cache``).
+
+    ``entries`` are findings, or (source, finding) pairs: a ``connection`` finding means the database when the
+    postgres check made it and the cache when the redis check did. A refusal for too many clients is the pool
+    (see ``connection_pool``), not a dead server; an ``unknown`` finding proves nothing either way.
+    """
+    dead: dict[str, list[Finding]] = {}
+    for source, finding in _sourced(entries):
+        if finding.status != CRITICAL:
+            continue
+        if finding.name == "connection" and source in ("postgres", "redis"):
+            if POOL_EXHAUSTED.search(str(finding.evidence or "")):
+                continue
+            dead.setdefault("database" if source == "postgres" else "cache", []).append(finding)
+        elif finding.name == "dependency_reachable":
+            # service_start_info names the dependency: "app1 -> database 10.77.2.20:5432".
+            for name in ("database", "cache"):
+                if f"-> {name}" in finding.target:
+                    dead.setdefault(name, []).append(finding)
+        elif finding.name == "rds_status":
+            dead.setdefault("database", []).append(finding)
+    return dead
+
+
+def _where(findings: t.Sequence[Finding]) -> str:
+    return "; ".join(f"{f.target}: {f.evidence}" if f.evidence else f.target for f in findings[:4]) + (
+        f"; and {len(findings) - 4} more" if len(findings) > 4 else "")
+
+
+def _dependency_advice(dead: t.Mapping[str, list[Finding]]) -> list[Recommendation]:
+    advice = []
+    if "database" in dead:
+        advice.append(Recommendation(
+            "database_down", CRITICAL,
+            "Bring the database back first: it does not accept connections, and nothing that uses it can work "
+            "until it does (a rollback cannot fix it)",
+            "Database Connection Errors: 1. verify database is running; 3. test connection from application host",
+            _where(dead["database"])))
+    if "cache" in dead:
+        advice.append(Recommendation(
+            "cache_down", CRITICAL,
+            "Bring the cache back: Redis does not accept connections",
+            "Service Won't Start, common cause: dependency connection failure; High Latency, resolution 2: "
+            "check cache hit rate, warm cache if needed",
+            _where(dead["cache"])))
+    return advice
+
+
+def _recent_deploy_finding(deploys: list[Deploy], suspect: bool, dead: t.Mapping[str, list[Finding]],
+                           now: datetime.datetime, window: float) -> Finding:
+    hosts, evidence = ", ".join(sorted({d.host for d in deploys})), "; ".join(_ago(d, now) for d in deploys)
+    threshold = f"within {window:g} min"
+    if not suspect:
+        return Finding("recent_deploy", hosts, OK, deploys[0].version, threshold, evidence=evidence)
+    if "database" in dead:
+        return Finding("recent_deploy", hosts, WARN, deploys[0].version, threshold, evidence=evidence,
+                       remediation="Not the first suspect while the database is down: a rollback cannot bring the "
+                                   "database back and the release's migrations run there. Diagnose again once the "
+                                   "database is up.")
+    if dead:
+        return Finding("recent_deploy", hosts, WARN, deploys[0].version, threshold, evidence=evidence,
+                       remediation=f"Second suspect after the {' and '.join(sorted(dead))}: if the error rate stays "
+                                   "high once it is back, roll back.")
+    return Finding("recent_deploy", hosts, CRITICAL, deploys[0].version, threshold, evidence=evidence,
+                   remediation="If recent deployment, rollback immediately")
+
+
+def correlate(findings: t.Sequence[Finding | tuple[str, Finding]], releases: t.Mapping[str, t.Mapping[str, t.Any]],
               now: datetime.datetime, deploy_window_minutes: float = 30,
               db_cpu_percent: float = 80) -> tuple[list[Finding], list[Recommendation]]:
-    """Extra findings (the recent deploy) and the runbook's recommendations, most urgent first."""
+    """Extra findings (the recent deploy) and the runbook's recommendations, the most likely cause first.
+
+    ``findings`` are findings, or (source, finding) pairs so that a ``connection`` finding can be told apart
+    (postgres or redis).
+    """
+    plain = [finding for _source, finding in _sourced(findings)]
     extra: list[Finding] = []
-    advice: list[Recommendation] = []
+    dead = dead_dependencies(findings)
+    advice = _dependency_advice(dead)
     deploys = recent_deploys(releases, now, deploy_window_minutes)
-    errors = _bad(findings, ERROR_RATE_CHECKS)
-    slow = _bad(findings, LATENCY_CHECKS)
+    errors = _bad(plain, ERROR_RATE_CHECKS)
+    slow = _bad(plain, LATENCY_CHECKS)
 
     if deploys:
-        suspect = bool(errors or slow)
-        extra.append(Finding(
-            "recent_deploy", ", ".join(sorted({d.host for d in deploys})), CRITICAL if suspect else OK,
-            value=deploys[0].version, threshold=f"within {deploy_window_minutes:g} min",
-            evidence="; ".join(_ago(d, now) for d in deploys),
-            remediation="If recent deployment, rollback immediately" if suspect else None))
-    if deploys and errors:
-        advice.append(Recommendation(
-            "rollback", CRITICAL,
-            f"Roll back: {_ago(deploys[0], now)}, and the error rate is above the runbook's limit",
-            "High Error Rate, resolution 3: if recent deployment, rollback immediately",
-            "; ".join(_describe(f) for f in errors[:4]), ROLLBACK_COMMAND))
-    elif deploys and slow:
-        advice.append(Recommendation(
-            "rollback", CRITICAL,
-            f"Roll back or review: {_ago(deploys[0], now)}, and P95 latency is above the runbook's limit",
-            "High Latency, resolution 3: review recent code changes for inefficient loops",
-            "; ".join(_describe(f) for f in slow[:4]), ROLLBACK_COMMAND))
+        extra.append(_recent_deploy_finding(deploys, bool(errors or slow), dead, now, deploy_window_minutes))
+    # A dead database rules the rollback out; a dead cache only puts it second.
+    if deploys and (errors or slow) and "database" not in dead:
+        then = "once the cache is back, if the error rate stays high: " if dead else ""
+        if errors:
+            advice.append(Recommendation(
+                "rollback", CRITICAL if not dead else WARN,
+                f"Roll back{' ' + then if then else ': '}{_ago(deploys[0], now)}, and the error rate is above the "
+                "runbook's limit",
+                "High Error Rate, resolution 3: if recent deployment, rollback immediately",
+                "; ".join(_describe(f) for f in errors[:4]), ROLLBACK_COMMAND))
+        else:
+            advice.append(Recommendation(
+                "rollback", CRITICAL if not dead else WARN,
+                f"Roll back or review{' ' + then if then else ': '}{_ago(deploys[0], now)}, and P95 latency is "
+                "above the runbook's limit",
+                "High Latency, resolution 3: review recent code changes for inefficient loops",
+                "; ".join(_describe(f) for f in slow[:4]), ROLLBACK_COMMAND))
 
-    hot = [f for f in findings if f.name in CPU_CHECKS and isinstance(f.value, (int, float))
+    hot = [f for f in plain if f.name in CPU_CHECKS and isinstance(f.value, (int, float))
            and f.value > db_cpu_percent]
     if hot:
         advice.append(Recommendation(
@@ -140,13 +230,15 @@ def correlate(findings: t.Sequence[Finding], releases: t.Mapping[str, t.Mapping[
             "High Latency, resolution 4: scale up database if CPU > 80 %",
             "; ".join(_describe(f) for f in hot)))
 
-    pool = _bad(findings, POOL_CHECKS, WARN)
+    pool = _bad(plain, POOL_CHECKS, WARN) + [
+        f for source, f in _sourced(findings) if f.name == "connection" and source in ("postgres", "redis")
+        and f.status == CRITICAL and POOL_EXHAUSTED.search(str(f.evidence or ""))]
     if pool:
         advice.append(Recommendation(
             "connection_pool", max((f.status for f in pool), key=rank),
             "The connection pool is near its limit: look for connection pool exhaustion and unclosed connections",
             "High Error Rate, resolution 4: if database issue, check connection pool exhaustion; "
             "Database Connection Errors, step 4: ensure max_connections not exceeded",
-            "; ".join(_describe(f) for f in pool)))
-    advice.sort(key=lambda r: -rank(r.severity))
+            "; ".join(f"{_describe(f)}: {f.evidence}" if f.name == "connection" else _describe(f) for f in pool)))
+    advice.sort(key=lambda r: (-rank(r.severity), PRIORITY.get(r.id, len(PRIORITY))))
     return extra, advice

@@ -52,7 +52,9 @@ def _row(finding: Finding, source: str, host: str | None, fallback: str | None) 
 def headline(alert: str, status: str, counts: t.Mapping[str, int], hosts: int) -> str:
     if status == OK:
         return f"{alert}: ALL CLEAR. {counts[OK]} checks on {hosts} host(s) are within the runbook's thresholds."
-    problems = ", ".join(f"{counts[s]} {s}" for s in (CRITICAL, WARN, UNKNOWN) if counts[s])
+    # "unknown" spelled out: a check that did not run is not a check that passed.
+    problems = ", ".join(f"{counts[s]} {'could not be checked' if s == UNKNOWN else s}"
+                         for s in (CRITICAL, WARN, UNKNOWN) if counts[s])
     return f"{alert}: {_VERDICTS[status]}. {problems} ({counts[OK]} ok) on {hosts} host(s)."
 
 

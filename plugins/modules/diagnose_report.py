@@ -17,7 +17,12 @@ description:
   - Builds a report with the versioned schema C(incident_response.diagnose/v1) (alert, generated_at, verdict, findings
     by severity with evidence and the runbook's resolution, recommendations, hosts, durations) and its Markdown
     rendering, and writes both to O(reports_dir) when it is set.
-  - A check that failed or did not finish becomes an V(unknown) finding, so one broken check never hides the others.
+  - A check that failed, was skipped, did not finish, or ran against an unreachable host becomes an V(unknown)
+    finding whose evidence reads C(could not check <host>: <reason>), so one broken check never hides the others.
+  - Each check in O(planned) that has no entry in O(results) (its host was dropped from the play as unreachable or
+    failed) becomes such a finding too, so a check never disappears from the report.
+  - Causes are ranked; a dead dependency (PostgreSQL or Redis refusing connections, seen from the bastion or the app
+    hosts) comes before a recent deploy, and while the database is down no rollback is recommended.
   - Runs on the controller (C(delegate_to=localhost)).
 author:
   - Platform Engineering Team (@platform-eng)
@@ -62,6 +67,14 @@ options:
       seconds:
         description: How long the check took, for the report's C(durations.checks).
         type: float
+  planned:
+    description:
+      - The checks the diagnosis planned, as pairs of a host and the sources planned on it, for example
+        C([[app1, [service_start, release_history]], [bastion, [http]]]).
+      - A planned check without a result is reported as C(check_missing), status V(unknown).
+    type: list
+    elements: list
+    default: []
   deploy_window_minutes:
     description: A release that went live this recently counts as a recent deploy.
     type: float
@@ -103,6 +116,7 @@ EXAMPLES = r"""
       - source: release_history
         host: app2
         result: "{{ app2_releases }}"
+    planned: [[bastion, [http]], [app2, [release_history]]]
     deploy_window_minutes: 30
     reports_dir: "{{ playbook_dir }}/../reports"
   delegate_to: localhost
@@ -179,6 +193,7 @@ def main() -> None:
                 result=dict(type="dict"),
                 seconds=dict(type="float"),
             )),
+            planned=dict(type="list", elements="list", default=[]),
             deploy_window_minutes=dict(type="float", default=30),
             db_cpu_percent=dict(type="float", default=80),
             durations=dict(type="dict", default={}),

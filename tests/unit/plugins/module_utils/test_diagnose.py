@@ -36,9 +36,81 @@ def params(**extra):
 def test_failed_and_unfinished_checks_are_could_not_check_findings():
     report = _diagnose.diagnose(params(), NOW)["report"]
     unknown = {(r["target"], r["check"]): r["evidence"] for r in report["findings"]["unknown"]}
-    assert unknown[("postgres on bastion", "check_failed")] == "Missing psycopg2"
-    assert ("k8s on localhost", "check_incomplete") in unknown
-    assert unknown[("redis on bastion", "host_unreachable")] == "ssh: connect to host"
+    assert unknown[("postgres on bastion", "check_failed")] == "could not check bastion: postgres failed: Missing psycopg2"
+    assert unknown[("k8s on localhost", "check_incomplete")].startswith("could not check localhost: k8s did not finish")
+    assert unknown[("redis on bastion", "host_unreachable")] == (
+        "could not check bastion: redis did not run, the host is unreachable: ssh: connect to host")
+    assert "3 could not be checked" in report["verdict"]["headline"]
+
+
+def test_an_unreachable_hosts_release_history_is_a_could_not_check_finding_not_silence():
+    unreachable = {"unreachable": True, "changed": False,
+                   "msg": "Data could not be sent to remote host \"10.77.2.11\": Connection closed by remote host"}
+    results = [
+        {"source": "http", "host": "bastion", "result": result(("metrics_5xx_ratio", "app1", "ok"))},
+        {"source": "release_history", "host": "app1", "result": unreachable},
+        {"source": "service_start", "host": "app1", "result": unreachable},
+    ]
+    report = _diagnose.diagnose({"alert": "service_wont_start", "results": results}, NOW)["report"]
+    rows = {r["target"]: r for r in report["findings"]["unknown"]}
+    assert set(rows) == {"release_history on app1", "service_start on app1"}
+    assert rows["release_history on app1"]["evidence"].startswith("could not check app1: release_history did not run")
+    assert "Connection closed by remote host" in rows["release_history on app1"]["evidence"]
+    assert report["verdict"]["status"] == "unknown" and report["verdict"]["all_clear"] is False
+
+
+def test_a_planned_check_that_never_reported_is_named_with_its_host():
+    results = [{"source": "http", "host": "bastion", "result": result(("metrics_5xx_ratio", "app1", "ok"))},
+               {"source": "service_start", "host": "app2", "result": result(("required_env", "app2", "ok"))}]
+    planned = [["bastion", ["http"]], ["app1", ["service_start", "release_history"]],
+               ["app2", ["service_start"]]]
+    report = _diagnose.diagnose({"alert": "service_wont_start", "results": results, "planned": planned},
+                                NOW)["report"]
+    missing = sorted((r["target"], r["check"]) for r in report["findings"]["unknown"])
+    assert missing == [("release_history on app1", "check_missing"), ("service_start on app1", "check_missing")]
+    assert all(r["evidence"].startswith("could not check app1: ") for r in report["findings"]["unknown"])
+    assert report["hosts"]["app1"] == ["release_history", "service_start"]
+    assert "ALL CLEAR" not in report["verdict"]["headline"]
+
+
+def test_every_planned_check_that_reported_adds_nothing():
+    results = [{"source": "http", "host": "bastion", "result": result(("metrics_5xx_ratio", "app1", "ok"))}]
+    out = _diagnose.diagnose({"alert": "high_error_rate", "results": results, "planned": [["bastion", ["http"]]]}, NOW)
+    assert out["report"]["verdict"]["all_clear"] is True
+
+
+def test_a_malformed_plan_is_refused():
+    with pytest.raises(IncidentResponseError, match=r"planned: each entry is \[host, \[sources\]\]"):
+        _diagnose.diagnose({"alert": "all", "results": [], "planned": [["bastion"]]}, NOW)
+
+
+def test_a_check_skipped_in_check_mode_says_so():
+    skipped = {"skipped": True, "msg": "remote module (x) does not support check mode"}
+    report = _diagnose.diagnose({"alert": "all", "results": [{"source": "http", "host": "bastion",
+                                                              "result": skipped}]}, NOW)["report"]
+    row = report["findings"]["unknown"][0]
+    assert row["check"] == "check_skipped" and "does not support check mode" in row["evidence"]
+
+
+def test_dead_database_and_cache_come_before_a_recent_deploy_and_no_rollback_is_offered():
+    refused = "OperationalError: connection to server at \"10.77.2.20\", port 5432 failed: Connection refused"
+    results = [
+        {"source": "http", "host": "bastion", "result": result(("metrics_5xx_ratio", "app2", "critical"))},
+        {"source": "postgres", "host": "bastion", "result": {"findings": [
+            {"name": "connection", "target": "10.77.2.20:5432/incident_response", "status": "critical",
+             "evidence": refused}]}},
+        {"source": "redis", "host": "bastion", "result": {"findings": [
+            {"name": "connection", "target": "10.77.2.20:6379", "status": "critical",
+             "evidence": "ConnectionError: Error 111 connecting to 10.77.2.20:6379. Connection refused."}]}},
+        {"source": "release_history", "host": "app2", "result": {
+            "current": "v1.2.4", "entries": [{"version": "v1.2.4", "at": "2026-11-27T02:59:00Z"}]}},
+    ]
+    report = _diagnose.diagnose({"alert": "all", "results": results}, NOW)["report"]
+    assert [r["id"] for r in report["recommendations"]] == ["database_down", "cache_down"]
+    assert "10.77.2.20:5432" in report["recommendations"][0]["evidence"]
+    deploy = next(r for rows in report["findings"].values() for r in rows if r["check"] == "recent_deploy")
+    assert deploy["severity"] == "warn" and "cannot bring the database back" in deploy["resolution"]
+    assert "playbooks/rollback.yml" not in _diagnose.diagnose({"alert": "all", "results": results}, NOW)["markdown"]
 
 
 def test_the_release_history_feeds_the_rollback_and_the_durations_are_kept():

@@ -92,3 +92,79 @@ def test_only_the_live_release_counts_and_bad_times_are_ignored():
     assert recent_deploys({"app1": rolled_back}, NOW, 30) == []
     assert recent_deploys({"app1": {"current": "v1", "entries": [{"version": "v1", "at": "yesterday"}]}}, NOW, 30) == []
     assert parse_time("2026-11-27T11:58:00") == datetime.datetime(2026, 11, 27, 11, 58, tzinfo=datetime.timezone.utc)
+
+
+# --- ranking: a dead dependency outranks a recent deploy -------------------------------------------
+
+DB_REFUSED = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "critical",
+                                  evidence="OperationalError: connection refused"))
+CACHE_REFUSED = ("redis", Finding("connection", "10.77.2.20:6379", "critical",
+                                  evidence="ConnectionError: Error 111 connecting to 10.77.2.20:6379"))
+CACHE_OK = ("redis", Finding("connection", "10.77.2.20:6379", "ok", "7.0.15"))
+DB_OK = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "ok", 150000))
+RECENT = {"app2": history("v1.2.4", 1)}
+
+
+def test_dead_database_plus_recent_deploy_plus_high_5xx_puts_the_database_first_and_never_rolls_back():
+    extra, advice = correlate([DB_REFUSED, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["database_down"]
+    assert "connection refused" in advice[0].evidence and advice[0].command is None
+    deploy = extra[0]
+    assert deploy.status == "warn" and "cannot bring the database back" in deploy.remediation
+
+
+def test_healthy_database_plus_recent_deploy_plus_high_5xx_rolls_back_first():
+    extra, advice = correlate([DB_OK, CACHE_OK, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["rollback"] and advice[0].severity == "critical"
+    assert extra[0].status == "critical" and extra[0].remediation == "If recent deployment, rollback immediately"
+
+
+def test_the_database_unreachable_from_the_app_hosts_is_as_dead_as_a_stopped_one():
+    seen = ("service_start", Finding("dependency_reachable", "app1 -> database 10.77.2.20:5432", "critical",
+                                     evidence="TCP connect to 10.77.2.20:5432 failed: [Errno 111] refused"))
+    _extra, advice = correlate([seen, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["database_down"]
+
+
+def test_cache_down_alone_names_the_cache():
+    extra, advice = correlate([CACHE_REFUSED, DB_OK], {}, NOW)
+    assert [a.id for a in advice] == ["cache_down"] and extra == []
+    assert "10.77.2.20:6379" in advice[0].evidence
+
+
+def test_cache_down_with_a_recent_bad_deploy_names_the_cache_first_and_the_rollback_second():
+    extra, advice = correlate([CACHE_REFUSED, DB_OK, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["cache_down", "rollback"]
+    assert advice[1].severity == "warn" and "once the cache is back" in advice[1].summary
+    assert extra[0].status == "warn"
+
+
+def test_both_dependencies_dead_name_both_database_first():
+    _extra, advice = correlate([CACHE_REFUSED, DB_REFUSED, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["database_down", "cache_down"]
+
+
+def test_a_connection_finding_without_its_source_is_not_guessed_at():
+    _extra, advice = correlate([DB_REFUSED[1], ERRORS], RECENT, NOW)
+    assert [a.id for a in advice] == ["rollback"]
+
+
+def test_pool_exhaustion_is_not_a_dead_database_and_the_rollback_stays_first():
+    full = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "critical",
+                                evidence="OperationalError: FATAL: sorry, too many clients already"))
+    _extra, advice = correlate([full, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["rollback", "connection_pool"]
+    assert advice[1].severity == "critical" and "too many clients" in advice[1].evidence
+
+
+def test_pool_near_its_limit_with_a_live_database_keeps_the_rollback_first():
+    pool = ("postgres", Finding("connections_in_use", "10.77.2.20:5432/incident_response", "critical", 96.0, 80,
+                                "percent"))
+    _extra, advice = correlate([DB_OK, pool, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["rollback", "connection_pool"]
+
+
+def test_an_unknown_connection_proves_nothing():
+    unknown = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "unknown"))
+    _extra, advice = correlate([unknown, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["rollback"]

@@ -79,7 +79,7 @@ def test_a_healthy_system_gets_a_short_all_clear():
 
 def test_the_console_summary_is_a_few_lines_with_the_command():
     lines = _report.console_lines(build(), ["/r/x.json"])
-    assert lines[0].startswith("high_error_rate: CRITICAL. 1 critical, 1 warn, 1 unknown (1 ok)")
+    assert lines[0].startswith("high_error_rate: CRITICAL. 1 critical, 1 warn, 1 could not be checked (1 ok)")
     assert lines[1] == "DO: Roll back: v1.2.4 on app2 4 min ago: ansible-playbook playbooks/rollback.yml"
     assert lines[2].startswith("[critical] app2 metrics_5xx_ratio = 31.0 %")
     assert lines[-1] == "Report: /r/x.json" and len(lines) <= 8
