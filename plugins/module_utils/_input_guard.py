@@ -210,8 +210,6 @@ def _as_serial(name: str, value: t.Any) -> tuple[t.Any, str | None]:
                 return None, problem
             batches.append(batch)
         return batches, None
-    if isinstance(value, str) and "," in value:  # -e deploy_serial=1,50%
-        return _as_serial(name, [part for part in value.split(",")])
     return _serial_item(name, value)
 
 

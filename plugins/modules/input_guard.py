@@ -50,7 +50,7 @@ options:
       - "A rule is a dictionary with any of these keys:"
       - C(type) - V(str) (default), V(int), V(float), V(bool) (true/false/yes/no/on/off/1/0), V(serial) (a batch
         size for C(serial) - a positive number of hosts, a percentage V(N%) from 1 to 100, or a list of those,
-        also given as V(1,50%)), or V(report_dir) (a directory that must lie under the reports root after C(..)
+        given as JSON), or V(report_dir) (a directory that must lie under the reports root after C(..)
         and symbolic links are resolved; RV(validated) holds the resolved path).
       - C(min) and C(max) - bounds for V(int) and V(float).
       - C(required) (default false), C(default) (used when the variable is unset or empty and not required).
