@@ -208,7 +208,11 @@ def next_business_day_deadline(opened: dt.datetime, end_hour: int = 17) -> dt.da
 def response_deadline(record: t.Mapping[str, t.Any], policy: t.Mapping[str, t.Any] | None = None) -> dt.datetime:
     policy = {**DEFAULT_POLICY, **(policy or {})}
     opened = utc(record["opened_at"])
-    minutes = (policy["response_minutes"] or {}).get(record["severity"])
+    # Either {P1: 15, ...} or the runbook's severity table {P1: {response_minutes: 15, ...}, ...}.
+    table = {**DEFAULT_POLICY["response_minutes"], **(policy["response_minutes"] or {})}
+    minutes = table.get(record["severity"])
+    if isinstance(minutes, t.Mapping):
+        minutes = minutes.get("response_minutes")
     if minutes is None:
         return next_business_day_deadline(opened, int(policy["business_day_end_hour"]))
     return opened + dt.timedelta(minutes=int(minutes))

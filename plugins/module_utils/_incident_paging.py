@@ -244,3 +244,13 @@ def send(messages: t.Sequence[Message], channels: t.Mapping[str, t.Mapping[str, 
 def describe(messages: t.Sequence[Message]) -> list[dict[str, t.Any]]:
     """What would be sent to whom, for check mode and the run's output; no secrets in here."""
     return [{"channel": m.channel, "to": m.recipient, "action": m.action, "body": m.body} for m in messages]
+
+
+def summary_lines(messages: t.Sequence[Message], sent: t.Sequence[t.Mapping[str, t.Any]],
+                  check_mode: bool) -> list[str]:
+    """One line per message for the run's output: channel, recipient, action, outcome."""
+    if check_mode:
+        return [f"would send {m.channel} {m.action} to {m.recipient}" for m in messages] or ["would send nothing"]
+    return [f"{o['channel']} {o['action']} to {o['to']}: "
+            + ("delivered (" + str(o["detail"]) + ")" if o["delivered"] else "NOT delivered: " + str(o["detail"]))
+            for o in sent] or ["nothing to send for this action"]

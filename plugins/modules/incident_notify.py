@@ -175,7 +175,14 @@ sent:
   type: list
   elements: dict
   sample:
-    - {channel: pagerduty, to: PagerDuty on-call rotation, action: trigger, delivered: true, detail: HTTP 202}
+    - {channel: pagerduty, to: PagerDuty on-call rotation, action: trigger, delivered: true, detail: HTTP 202,
+       incident_id: INC-20261129-1423-ab12}
+summary:
+  description: One line per message, what was sent (or would be) to whom and the outcome; no secrets.
+  returned: always
+  type: list
+  elements: str
+  sample: ["pagerduty trigger to PagerDuty on-call rotation: delivered (HTTP 202)"]
 undelivered:
   description: How many messages could not be delivered.
   returned: always
@@ -198,6 +205,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._in
     plan,
     plan_escalation,
     send,
+    summary_lines,
 )
 
 SECRET = dict(type="str", no_log=True)
@@ -258,8 +266,13 @@ def main() -> None:
     except IncidentResponseError as exc:
         module.fail_json(msg=f"Incident notification: {exc}")
     sent = [] if module.check_mode else send(messages, channels, p["timeout"])
+    for outcome in sent:
+        outcome["incident_id"] = record["id"]
+        if p["action"] == "escalate":
+            outcome["kind"] = p["escalation"].get("kind", "")
     module.exit_json(changed=bool(sent), record=record, messages=describe(messages), sent=sent,
-                     undelivered=sum(1 for item in sent if not item["delivered"]))
+                     undelivered=sum(1 for item in sent if not item["delivered"]),
+                     summary=summary_lines(messages, sent, module.check_mode))
 
 
 if __name__ == "__main__":

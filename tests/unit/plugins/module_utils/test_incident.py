@@ -166,3 +166,10 @@ def test_unknown_severity_is_refused(bad):
 def test_incident_ids_are_checked(bad):
     with pytest.raises(IncidentResponseError, match="not of the form"):
         new_record(bad, "x", "P1", OPENED, "alice")
+
+
+def test_policy_accepts_the_runbook_severity_table_from_group_vars():
+    table = {"P1": {"label": "Critical", "response_minutes": 15}, "P4": {"label": "Low", "response_minutes": None}}
+    record = opened("P1")
+    assert response_deadline(record, {"response_minutes": table}) == at(15)
+    assert response_deadline(opened("P2"), {"response_minutes": {}}) == at(60)
