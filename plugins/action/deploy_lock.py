@@ -19,6 +19,27 @@ import socket
 from ansible.plugins.action import ActionBase
 
 
+def _identity(pid: int) -> str | None:
+    """Boot, pid namespace and start time of ``pid``: equal only for the very same process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+        pidns = os.stat(f"/proc/{pid}/ns/pid").st_ino
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            started = handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+    return f"boot {boot}; pidns {pidns}; started {started}"
+
+
+def _same_namespace(identity: str | None) -> bool:
+    """Whether a recorded identity comes from this boot and pid namespace, where its pid can be checked."""
+    mine = _identity(os.getpid())
+    if not identity or not mine:
+        return False
+    return identity.rsplit("; started", 1)[0] == mine.rsplit("; started", 1)[0]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -39,11 +60,18 @@ class ActionModule(ActionBase):
         # Tasks run in a worker forked from ansible-playbook: our parent is the run.
         args.setdefault("controller", controller)
         args.setdefault("controller_pid", os.getppid())
+        if args.get("state", "present") == "present":
+            args.setdefault("controller_identity", _identity(os.getppid()))
         module = "platform_eng.incident_response.deploy_lock"
         answer = self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
         holder = answer.get("held_by") or {}
-        if (answer.get("failed") and holder.get("controller") == controller
-                and isinstance(holder.get("controller_pid"), int) and not _alive(holder["controller_pid"])):
+        pid = holder.get("controller_pid")
+        # A pid means something only in the holder's own boot and pid namespace: on another machine or in
+        # another AWX container the lease's expiry decides instead.
+        if (answer.get("failed") and args.get("state", "present") == "present"
+                and holder.get("controller") == controller and isinstance(pid, int)
+                and _same_namespace(holder.get("controller_identity"))
+                and (not _alive(pid) or _identity(pid) != holder.get("controller_identity"))):
             args["stale_run_id"] = holder.get("run_id")
             answer = self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
         result.update(answer)

@@ -12,6 +12,13 @@ the lock another run had just taken, and both would think they hold it.
 Every take-over (an expired lock, a holder whose controller process is
 gone, a deliberate break) is appended to an audit log beside it, naming
 who broke what and why.
+
+The lock is a lease: a live run renews it at every step (each batch, each
+watch interval), and ``expires_at`` is always measured from the last
+renewal. So a run longer than the TTL keeps its lock, and a run that died
+anywhere (another controller, a vanished AWX job pod) loses it one TTL
+after its last sign of life. Renewing also re-checks ownership: a run
+whose lock was taken over learns it before its next switch, and stops.
 """
 
 from __future__ import annotations
@@ -138,7 +145,8 @@ def acquire(
         raise IncidentResponseError("Breaking the deploy lock deliberately needs a reason (break_reason)")
     now = clock()
     wanted = dict(request)
-    wanted.update(started_at=_iso(now), expires_at=_iso(now + dt.timedelta(seconds=ttl)), ttl=ttl)
+    wanted.update(started_at=_iso(now), renewed_at=_iso(now), expires_at=_iso(now + dt.timedelta(seconds=ttl)),
+                  ttl=ttl)
     result: dict[str, t.Any] = {"changed": False, "broken": None, "warnings": [], "path": path}
 
     with _serialized(path, check_mode):
@@ -161,6 +169,8 @@ def acquire(
                           f"{current.get('controller')} is gone (interrupted run)")
             elif break_lock:
                 reason = f"broken deliberately by {wanted.get('owner')}: {break_reason}"
+                wanted["broke"] = {"run_id": current.get("run_id"), "owner": current.get("owner"),
+                                   "reason": break_reason}
             if reason is None:
                 result.update(failed=True, held_by=current,
                               msg=f"Refusing to start: {describe(current, now)}. Wait for it, or break it "
@@ -183,6 +193,49 @@ def acquire(
             _audit(path, {"event": "broken", "at": _iso(now), "by": wanted.get("owner"), "by_run": wanted["run_id"],
                           "reason": reason, "lock": current})
     raise IncidentResponseError(f"Could not take the deploy lock at {path}: it kept changing under us")
+
+
+def _replace(path: str, content: dict[str, t.Any]) -> None:
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".deploy-lock.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def renew(path: str, run_id: str, ttl: int | None = None, check_mode: bool = False,
+          clock: Clock = utcnow) -> dict[str, t.Any]:
+    """Extend this run's lease by its TTL from now; fail when this run no longer holds the lock."""
+    result: dict[str, t.Any] = {"changed": False, "broken": None, "warnings": [], "path": path}
+    with _serialized(path, check_mode):
+        current = read_lock(path)
+        now = clock()
+        if current is None:
+            result.update(failed=True, lock=None,
+                          msg=f"This run ({run_id}) no longer holds the deploy lock: {path} is gone "
+                              "(it was taken over and released). Stopping before changing anything else.")
+            return result
+        if current.get("run_id") != run_id:
+            result.update(failed=True, held_by=current, lock=current,
+                          msg=f"This run ({run_id}) no longer holds the deploy lock: {describe(current, now)}. "
+                              "Stopping before changing anything else.")
+            return result
+        lease = int(ttl or current.get("ttl") or 0)
+        if lease <= 0:
+            raise IncidentResponseError(f"ttl must be a positive number of seconds, got {lease}")
+        renewed = dict(current, renewed_at=_iso(now), expires_at=_iso(now + dt.timedelta(seconds=lease)), ttl=lease)
+        if not check_mode:
+            _replace(path, renewed)
+        result["lock"] = renewed
+    return result
 
 
 def release(path: str, run_id: str, check_mode: bool = False, clock: Clock = utcnow) -> dict[str, t.Any]:

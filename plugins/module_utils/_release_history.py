@@ -65,20 +65,27 @@ def save(path: str, entries: list[dict[str, t.Any]]) -> None:
 
 
 def record(entries: list[dict[str, t.Any]], version: str, result: str, run_id: str, by: str,
-           note: str | None = None, now: str | None = None) -> tuple[list[dict[str, t.Any]], bool]:
-    """Add or update this run's entry for ``version``; returns (entries, changed)."""
+           note: str | None = None, now: str | None = None,
+           extra: t.Mapping[str, t.Any] | None = None) -> tuple[list[dict[str, t.Any]], bool]:
+    """Add or update this run's entry for ``version``; returns (entries, changed).
+
+    ``extra`` adds audit fields such as the change ticket or the reason a gate
+    was overridden; empty values are left out.
+    """
     if result not in RESULTS:
         raise IncidentResponseError(f"result must be one of {', '.join(RESULTS)}, got {result!r}")
+    fields = {k: v for k, v in (extra or {}).items() if v not in (None, "")}
     entries = [dict(e) for e in entries]
     for entry in reversed(entries):
         if entry.get("run_id") == run_id and entry.get("version") == version:
-            if entry.get("result") == result and (note is None or entry.get("note") == note):
+            if (entry.get("result") == result and (note is None or entry.get("note") == note)
+                    and all(entry.get(k) == v for k, v in fields.items())):
                 return entries, False
-            entry.update(result=result, updated_at=now or _now())
+            entry.update(result=result, updated_at=now or _now(), **fields)
             if note is not None:
                 entry["note"] = note
             return entries, True
-    entry = {"version": version, "result": result, "run_id": run_id, "by": by, "at": now or _now()}
+    entry = {"version": version, "result": result, "run_id": run_id, "by": by, "at": now or _now(), **fields}
     if note is not None:
         entry["note"] = note
     entries.append(entry)

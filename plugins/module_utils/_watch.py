@@ -14,6 +14,7 @@ samples in a row ends the watch at once, so a rollback starts within about
 from __future__ import annotations
 
 import dataclasses
+import select
 import time
 import typing as t
 
@@ -110,7 +111,15 @@ def _judge(target: Target, before: Scrape | Exception | None, after: Scrape | Ex
 
 def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: bool = True,
           ca_path: str | None = None, clock: t.Callable[[], float] = time.monotonic,
-          sleep: t.Callable[[float], None] = time.sleep) -> dict[str, t.Any]:
+          sleep: t.Callable[[float], None] = time.sleep,
+          heartbeat: t.Callable[[], str | None] | None = None) -> dict[str, t.Any]:
+    """Sample every target each interval until the duration ends or a target breaches.
+
+    ``heartbeat`` is called before every sample; when it returns a reason
+    (the run that started the watch is gone, or no longer holds the deploy
+    lock) the watch stops at once and says so: an interrupted watch never
+    counts as a healthy one.
+    """
     if not targets:
         raise IncidentResponseError("the watch needs at least one target")
     names = [target.name for target in targets]
@@ -131,9 +140,13 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
     breached: list[str] = []
     saw_critical = False  # in any sample, not just the last one
     tick = started
+    interrupted = None
     while clock() - started < settings.duration:
         tick += settings.interval
         sleep(max(0.0, tick - clock()))
+        interrupted = heartbeat() if heartbeat else None
+        if interrupted:
+            break
         current = read_all()
         findings = []
         row: dict[str, t.Any] = {"t": round(clock() - started, 1), "targets": {}}
@@ -161,8 +174,12 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
         breached_targets=breached,
         elapsed_s=elapsed,
         samples=samples,
-        summary=_summary(breached, findings, elapsed, settings, len(samples)),
+        interrupted=interrupted,
+        summary=(f"INTERRUPTED after {elapsed:g} s and {len(samples)} samples: {interrupted}" if interrupted
+                 else _summary(breached, findings, elapsed, settings, len(samples))),
     )
+    if interrupted:
+        result["status"] = UNKNOWN
     if not breached and saw_critical:
         # A single bad sample that did not repeat is worth seeing, not a breach.
         result["status"] = "warn"
@@ -177,3 +194,22 @@ def _summary(breached: list[str], findings: list[Finding], elapsed: float, setti
     detail = "; ".join(f"{f.target} {f.name} {f.value}{f.unit or ''}" for f in worst[:6])
     return (f"BREACH after {elapsed:g} s ({settings.breach_limit} critical samples in a row on "
             f"{', '.join(breached)}): {detail}")
+
+
+def caller_gone(fd: int = 1) -> str | None:
+    """Whether whoever reads this process's output is gone (the controller's SSH session closed).
+
+    A module's standard output is the SSH channel back to the controller.
+    When the controller dies, sshd closes the reading end and the pipe
+    reports POLLERR/POLLHUP; polling it costs nothing and writes nothing.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLERR | select.POLLHUP)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return None
+    if events:
+        return "the controller that started this watch is gone (its connection closed)"
+    return None
+

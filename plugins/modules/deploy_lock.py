@@ -16,6 +16,9 @@ description:
     holder. A lock past its TTL is taken over with a warning. A lock whose controller process is gone (a run that
     was interrupted or killed) is taken over with a warning; the action plugin checks that on the controller.
     O(break_lock=true) takes over a live lock deliberately and records who did it and why.
+  - The lock is a lease. O(state=renewed) extends it by O(ttl) from now and fails when this run no longer holds it
+    (it was taken over); a run renews at every step, so a long run keeps its lock and a dead one loses it one TTL
+    after its last renewal, whichever controller or AWX container it ran in.
   - O(state=absent) releases the lock if this run holds it, and leaves anyone else's lock alone.
   - Every take-over is appended to an audit log, the lock path with C(.log) appended.
   - Taking over and releasing hold an exclusive C(flock) on a sidecar file (the lock path with C(.guard) appended), so
@@ -41,9 +44,10 @@ options:
     type: path
     default: /var/lib/incident-response/deploy.lock
   state:
-    description: V(present) takes the lock, V(absent) releases it.
+    description: V(present) takes the lock, V(renewed) extends this run's lease (and checks it still holds it),
+      V(absent) releases it.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, renewed]
     default: present
   run_id:
     description: Identifies this run; the same run may take the lock again and is the only one that releases it.
@@ -72,8 +76,13 @@ options:
     description:
       - The process id of C(ansible-playbook) on the controller. Filled in by the action plugin.
     type: int
+  controller_identity:
+    description:
+      - Which process namespace and boot the controller process lives in, so its liveness is judged only where
+        the process id means something (not across AWX containers or machines). Filled in by the action plugin.
+    type: str
   ttl:
-    description: Seconds after which the lock counts as abandoned and is taken over with a warning.
+    description: Seconds after the last renewal at which the lock counts as abandoned and is taken over with a warning.
     type: int
     default: 3600
   break_lock:
@@ -106,6 +115,13 @@ EXAMPLES = r"""
     ttl: 3600
   delegate_to: bastion
 
+- name: Renew the lease before the next batch (fails if another run took the lock over)
+  platform_eng.incident_response.deploy_lock:
+    run_id: "{{ deploy_run_id }}"
+    state: renewed
+    ttl: 600
+  delegate_to: bastion
+
 - name: Release it
   platform_eng.incident_response.deploy_lock:
     run_id: "{{ deploy_run_id }}"
@@ -134,7 +150,9 @@ lock:
     awx_job_id: "42"
     controller: ops-laptop
     controller_pid: 4242
+    controller_identity: "boot 0f3c...; pidns 4026531836; started 81234"
     started_at: "2026-11-27T10:30:00Z"
+    renewed_at: "2026-11-27T10:40:00Z"
     expires_at: "2026-11-27T11:30:00Z"
     ttl: 3600
 broken:
@@ -164,6 +182,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import (
     acquire,
     release,
+    renew,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
@@ -174,7 +193,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/var/lib/incident-response/deploy.lock"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "renewed"], default="present"),
             run_id=dict(type="str", required=True),
             owner=dict(type="str", default="unknown"),
             action=dict(type="str", choices=["deploy", "rollback"], default="deploy"),
@@ -182,6 +201,7 @@ def main() -> None:
             awx_job_id=dict(type="str"),
             controller=dict(type="str"),
             controller_pid=dict(type="int"),
+            controller_identity=dict(type="str"),
             ttl=dict(type="int", default=3600),
             break_lock=dict(type="bool", default=False),
             break_reason=dict(type="str"),
@@ -193,9 +213,11 @@ def main() -> None:
     try:
         if params["state"] == "absent":
             result = release(params["path"], params["run_id"], check_mode=module.check_mode)
+        elif params["state"] == "renewed":
+            result = renew(params["path"], params["run_id"], params["ttl"], check_mode=module.check_mode)
         else:
-            request = {key: params[key] for key in
-                       ("run_id", "owner", "action", "version", "awx_job_id", "controller", "controller_pid")}
+            request = {key: params[key] for key in ("run_id", "owner", "action", "version", "awx_job_id",
+                                                   "controller", "controller_pid", "controller_identity")}
             result = acquire(params["path"], request, params["ttl"], break_lock=params["break_lock"],
                              break_reason=params["break_reason"], stale_run_id=params["stale_run_id"],
                              check_mode=module.check_mode)

@@ -15,6 +15,9 @@ description:
     histogram increase since the previous read.
   - A target that is critical in O(breach_limit) samples in a row ends the watch at once with RV(breached=true), so a
     rollback can start within about O(breach_limit) times O(interval) seconds of the bad release going live.
+  - The watch never outlives its run by more than one interval. Before each sample it checks that the controller's
+    connection is still open and, with O(lock_path), that its run still holds the deploy lock; otherwise it stops
+    with RV(interrupted) set and status V(unknown), which a deploy never counts as healthy.
   - Read-only. The caller decides what a breach means (the deploy playbook rolls back); O(fail_on=breach) makes the
     task fail instead.
 author:
@@ -78,6 +81,14 @@ options:
   ca_path:
     description: CA bundle for C(https://) targets.
     type: path
+  lock_path:
+    description:
+      - The deploy lock on the host running the watch. With O(run_id), the watch stops early (RV(interrupted)) when
+        this run no longer holds it. The lock is only read.
+    type: path
+  run_id:
+    description: The run that must hold O(lock_path) for the watch to go on.
+    type: str
   fail_on:
     description: V(breach) fails the task when the watch ends in a breach.
     type: str
@@ -128,6 +139,11 @@ elapsed_s:
   returned: always
   type: float
   sample: 20.1
+interrupted:
+  description: Why the watch stopped early without a verdict (its run is gone, or lost the deploy lock), or null.
+  returned: always
+  type: str
+  sample: "the controller that started this watch is gone (its connection closed)"
 summary:
   description: One line for people.
   returned: always
@@ -173,11 +189,30 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import Thresholds
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import MetricsSettings
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import read_lock
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._watch import (
     Target,
     WatchSettings,
+    caller_gone,
     watch,
 )
+
+
+def _heartbeat(lock_path, run_id):
+    """Stop the watch when its run is gone or no longer holds the deploy lock (read only: nothing is written)."""
+    def beat():
+        gone = caller_gone()
+        if gone or not (lock_path and run_id):
+            return gone
+        try:
+            lock = read_lock(lock_path)
+        except IncidentResponseError as exc:
+            return str(exc)
+        if lock is None or lock.get("run_id") != run_id:
+            holder = lock.get("run_id") if lock else "nobody"
+            return f"this run ({run_id}) no longer holds the deploy lock (held by {holder})"
+        return None
+    return beat
 
 
 def main() -> None:
@@ -198,6 +233,8 @@ def main() -> None:
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
             fail_on=dict(type="str", choices=["none", "breach"], default="none"),
+            lock_path=dict(type="path"),
+            run_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -213,7 +250,8 @@ def main() -> None:
             metrics=MetricsSettings(),
         )
         targets = [Target(t["name"], t["metrics_url"], t.get("health_url")) for t in p["targets"]]
-        result = watch(targets, settings, p["validate_certs"], p["ca_path"])
+        result = watch(targets, settings, p["validate_certs"], p["ca_path"],
+                       heartbeat=_heartbeat(p["lock_path"], p["run_id"]))
     except IncidentResponseError as exc:
         module.fail_json(msg=f"Watch failed to start: {exc}")
     if p["fail_on"] == "breach" and result["breached"]:
