@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import typing as t
 import urllib.request
 from pathlib import Path
@@ -30,6 +31,8 @@ def ansible_env() -> dict[str, str]:
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     env["ANSIBLE_NOCOLOR"] = "1"
     env.pop("ANSIBLE_INVENTORY", None)
+    # Report directories must lie under the reports root (input_guard); tests write theirs to pytest's tmp_path.
+    env["INCIDENT_RESPONSE_REPORTS_ROOT"] = tempfile.gettempdir()
     return env
 
 
