@@ -203,7 +203,7 @@ def link_exists(name: str, netns: str | None = None) -> bool:
 
 def net_up() -> None:
     # Safety first: nothing aimed at the lab range may leave this machine.
-    sh("ip", "route", "replace", "unreachable", LAB_RANGE)
+    ensure_safety_route()
     for bridge in (MGMT_BRIDGE, PRIV_BRIDGE):
         sh("ip", "link", "add", bridge, "type", "bridge")
         sh("ip", "link", "set", bridge, "up")
@@ -235,7 +235,14 @@ def net_down() -> None:
         name = line.split(":")[1].strip().split("@")[0]
         if name.startswith("irl-") or name in (MGMT_BRIDGE, PRIV_BRIDGE):
             sh("ip", "link", "del", name, check=False, capture=True)
-    sh("ip", "route", "del", "unreachable", LAB_RANGE, check=False, capture=True)
+    # The safety route stays: with the lab down, a request to a lab address must still fail here
+    # (EHOSTUNREACH at once) instead of leaving through the default gateway.
+    ensure_safety_route()
+
+
+def ensure_safety_route() -> None:
+    """Nothing aimed at the lab range may leave this machine, whether the lab is up or down."""
+    sh("ip", "route", "replace", "unreachable", LAB_RANGE)
 
 
 def lab_namespaces() -> list[str]:

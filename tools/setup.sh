@@ -34,6 +34,15 @@ if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
+# Safety, before any lab exists and after it is gone: nothing aimed at the lab's
+# range may leave this machine (lab/irlab.py up ensures it too, and down keeps it).
+LAB_RANGE=10.77.0.0/16
+if [[ -z "$(ip route show type unreachable "$LAB_RANGE" 2>/dev/null)" ]]; then
+  ip route replace unreachable "$LAB_RANGE" ||
+    { echo "setup: cannot install the route 'unreachable $LAB_RANGE' (needs root)" >&2; exit 1; }
+  echo "setup: route 'unreachable $LAB_RANGE' installed"
+fi
+
 mkdir -p .collections/ansible_collections/platform_eng
 ln -sfn ../../.. .collections/ansible_collections/platform_eng/incident_response
 echo "setup: ready ($(.venv/bin/ansible --version | head -1))"

@@ -1,16 +1,32 @@
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""lab-down leaves nothing behind, and lab-up right after works: down, up, down, up.
+"""lab-down leaves nothing behind but the safety route, and lab-up right after works: down, up, down, up.
+With the lab down, every playbook says so and names `make lab-up` before sending anything, and a packet to
+a lab address fails on this machine.
 
 Runs last (file name) because it rebuilds the lab; it leaves the lab up.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 import subprocess
+import time
 from pathlib import Path
 
+import pytest
+
+import playbook_inputs
 from conftest import REPO, irlab, run
+
+LAB_RANGE = "10.77.0.0/16"
+PLAYBOOKS = playbook_inputs.playbooks()
+
+
+def safety_route() -> str:
+    return subprocess.run(["ip", "route", "show", "type", "unreachable", LAB_RANGE], capture_output=True, text=True,
+                          check=False).stdout.strip()
 
 
 def leftovers() -> list[str]:
@@ -20,8 +36,8 @@ def leftovers() -> list[str]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=False).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
               if line.split(":")[1].strip().startswith(("irl-", "irlab-"))]
-    routes = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True,
-                            check=False).stdout
+    # The safety route is no leftover: it stays whether the lab is up or down.
+    routes = subprocess.run(["ip", "route", "show"], capture_output=True, text=True, check=False).stdout
     found += [f"route {line}" for line in routes.splitlines() if "10.77." in line]
     procs = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
     found += [f"process {line.strip()}" for line in procs.splitlines()
@@ -38,6 +54,46 @@ def test_down_up_down_up_is_clean(lab):
     for _round in range(2):
         irlab("down")
         assert leftovers() == []
+        assert safety_route(), f"lab-down removed the route 'unreachable {LAB_RANGE}'"
         irlab("up")
         status = run(str(REPO / ".venv/bin/python"), "lab/irlab.py", "status")
         assert status.rc == 0, status.text
+
+
+@pytest.fixture(scope="module")
+def lab_down(lab):
+    irlab("down")
+    try:
+        yield
+    finally:
+        irlab("up")
+        status = run(str(REPO / ".venv/bin/python"), "lab/irlab.py", "status")
+        assert status.rc == 0, status.text
+
+
+@pytest.mark.parametrize("address", ["10.77.1.10", "10.77.1.1", "10.77.2.11", "10.77.2.20"])
+def test_with_the_lab_down_a_packet_to_the_lab_fails_on_this_machine(lab_down, address):
+    assert safety_route(), f"the route 'unreachable {LAB_RANGE}' is missing with the lab down"
+    started = time.monotonic()
+    with socket.socket() as sock, pytest.raises(OSError) as caught:
+        sock.settimeout(5)
+        sock.connect((address, 22))
+    # Refused by the local routing table at once: no ARP, no gateway, no timeout.
+    assert caught.value.errno == errno.EHOSTUNREACH, caught.value
+    assert time.monotonic() - started < 0.5
+
+
+def test_with_the_lab_down_every_playbook_says_make_lab_up_and_sends_nothing(lab_down):
+    assert safety_route()
+    failures = []
+    for playbook in PLAYBOOKS:
+        started = time.monotonic()
+        result = run("ansible-playbook", f"playbooks/{playbook.name}", *playbook_inputs.required_args(playbook),
+                     timeout=120)
+        took = time.monotonic() - started
+        text = " ".join(result.text.split())
+        if result.rc == 0 or "The lab is not running" not in text or "make lab-up" not in text:
+            failures.append(f"{playbook.name} (rc {result.rc}): {result.text[-1500:]}")
+        elif "UNREACHABLE" in result.text or "ok: [bastion]" in result.text or took > 30:
+            failures.append(f"{playbook.name} went past the lab check ({took:.1f} s): {result.text[-1500:]}")
+    assert failures == []
