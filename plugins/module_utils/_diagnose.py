@@ -144,7 +144,7 @@ def _atomic_write(path: str, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o640)  # reports name hosts, sessions and errors: not for every local user
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -155,7 +155,7 @@ def _atomic_write(path: str, text: str) -> None:
 def write(report: t.Mapping[str, t.Any], text: str, directory: str) -> list[str]:
     """Write <dir>/diagnose-<alert>-<time>.json and .md; returns both paths."""
     try:
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o750, exist_ok=True)
         stem = os.path.join(directory, f"diagnose-{report['alert']}-{report['generated_at'].replace(':', '')}")
         _atomic_write(stem + ".json", json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
         _atomic_write(stem + ".md", text)
