@@ -128,3 +128,118 @@ def test_the_guard_without_rules_fails_with_a_clear_message(tmp_path: Path) -> N
 
     assert run.returncode != 0, output(run)
     assert "input_guard needs 'inputs'" in output(run)
+
+
+TYPED = """
+- name: Guard typed inputs
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Refuse malformed or unsafe inputs before anything else
+      platform_eng.incident_response.input_guard:
+        inputs:
+          version: {required: true, pattern: '^v\\d+\\.\\d+\\.\\d+$', max_length: 64}
+          deploy_serial: {type: serial, default: 1}
+          deploy_watch_seconds: {type: int, min: 0, max: 3600}
+      register: guard
+
+    - name: Use the validated values only
+      ansible.builtin.debug:
+        msg: "validated {{ guard.validated.version }} serial={{ guard.validated.deploy_serial }}
+          watch={{ guard.validated.deploy_watch_seconds }}"
+"""
+
+
+@pytest.mark.parametrize("form", ["key-value", "json", "file"])
+def test_the_guard_sees_extra_vars_in_every_form(tmp_path: Path, form: str) -> None:
+    canary = tmp_path / "CANARY"
+    payload = f"{{{{ lookup('pipe', 'touch {canary}') }}}}"
+    if form == "key-value":
+        extra = [f"surprise={payload}"]
+    elif form == "json":
+        extra = ['{"surprise": {"nested": ["' + payload.replace("'", "\\u0027") + '"]}}']
+    else:
+        (tmp_path / "vars.yml").write_text(f"surprise:\n  nested: [\"{payload}\"]\n", encoding="utf-8")
+        extra = [f"@{tmp_path / 'vars.yml'}"]
+
+    run = run_playbook(tmp_path, TYPED, "version=v1.2.3", *extra)
+
+    assert run.returncode != 0, output(run)
+    assert "surprise looks like a Jinja template" in output(run)
+    assert not canary.exists()
+
+
+def test_typed_inputs_come_back_typed_and_bounded(tmp_path: Path) -> None:
+    run = run_playbook(tmp_path, TYPED, "version=v1.2.3", '{"deploy_serial": [1, "50%"]}', "deploy_watch_seconds=0")
+
+    assert run.returncode == 0, output(run)
+    assert "validated v1.2.3 serial=[1, '50%'] watch=0" in run.stdout
+
+
+def test_a_malformed_batch_size_and_an_unknown_name_are_refused_together(tmp_path: Path) -> None:
+    run = run_playbook(tmp_path, TYPED, "version=v1.2.3", "deploy_serial=abc", "deploy_watch_seconds=3601",
+                       "env=production", "guard={}")
+    text = " ".join(output(run).split())
+
+    assert run.returncode != 0, output(run)
+    assert "Refused before changing anything:" in text
+    assert "deploy_serial must be a number of hosts" in text
+    assert "deploy_watch_seconds is 3601; the maximum is 3600" in text
+    assert "select the environment with -i inventories/production" in text
+    assert "guard is set by the collection itself" in text  # the guard's own register
+    assert "Traceback" not in text
+
+
+def test_rules_taken_from_a_variable_are_not_rendered_when_an_extra_var_carries_a_template(tmp_path: Path) -> None:
+    playbook = """
+    - name: Rules from a play variable
+      hosts: localhost
+      gather_facts: false
+      vars:
+        run_inputs:
+          version: {required: true}
+      tasks:
+        - name: Guard
+          platform_eng.incident_response.input_guard:
+            inputs: "{{ run_inputs }}"
+    """
+    canary = tmp_path / "CANARY"
+
+    run = run_playbook(tmp_path, playbook, "version=v1.2.3", f"run_inputs={{{{ lookup('pipe', 'touch {canary}') }}}}")
+
+    assert run.returncode != 0, output(run)
+    assert "run_inputs looks like a Jinja template" in output(run)
+    assert not canary.exists()
+
+
+LAB_CHECK = """
+- name: Check the lab
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Refuse to send anything to a lab that is not running
+      platform_eng.incident_response.lab_guard:
+        lab: "{{ lab | default({}) }}"
+
+    - name: Went on
+      ansible.builtin.debug:
+        msg: went on
+"""
+
+
+def test_the_lab_check_does_nothing_outside_the_lab(tmp_path: Path) -> None:
+    run = run_playbook(tmp_path, LAB_CHECK)
+
+    assert run.returncode == 0, output(run)
+    assert "went on" in run.stdout
+
+
+def test_the_lab_check_refuses_when_the_safety_route_is_missing(tmp_path: Path) -> None:
+    # 192.0.2.0/24 (TEST-NET-1) has no unreachable route here; nothing is sent anywhere.
+    lab = '{"lab": {"range": "192.0.2.0/24", "state_dir": "%s", "bastion": "192.0.2.10"}}' % tmp_path
+
+    run = run_playbook(tmp_path, LAB_CHECK, lab)
+
+    assert run.returncode != 0, output(run)
+    assert "safety route is missing" in output(run) and "ip route replace unreachable 192.0.2.0/24" in output(run)
+    assert "went on" not in run.stdout
