@@ -85,8 +85,8 @@ def judge(lab_range: str, route: bool, facts_path: str, facts: bool, bastion: st
         return LabStatus(False, True, facts, bastion, (
             f"The lab is not running ({'; '.join(why)}). Start it with `make lab-up`, then run again. "
             f"{NOTHING_SENT}"))
-    return LabStatus(True, True, True, bastion, f"The lab is up (safety route for {lab_range} in place, "
-                                                 f"bastion {bastion_where} answers).")
+    ready = f"The lab is up (safety route for {lab_range} in place, bastion {bastion_where} answers)."
+    return LabStatus(True, True, True, bastion, ready)
 
 
 def check_lab(lab: t.Mapping[str, t.Any], route_check: t.Callable[[str], bool] = safety_route_present,

@@ -154,8 +154,8 @@ def inputs(playbook: Path) -> dict[str, Input]:
     header = header_inputs(playbook)
     found = {}
     for name in sorted(set(rules) | set(specs) | header):
-        sources = tuple(source for source, present in (("guard", name in rules), (spec_source.get(name, ""), name in specs),
-                                                         ("header", name in header)) if present)
+        origins = (("guard", name in rules), (spec_source.get(name, ""), name in specs), ("header", name in header))
+        sources = tuple(source for source, present in origins if present)
         found[name] = Input(name, rules.get(name), specs.get(name), sources)
     return found
 

@@ -54,8 +54,8 @@ def test_the_roles_write_reports_somewhere() -> None:
 
 
 @pytest.mark.parametrize("where, module, args", report_writers(), ids=[w[0] for w in report_writers()])
-def test_every_report_file_and_directory_a_role_writes_is_closed_to_other_users(where: str, module: str,
-                                                                                 args: dict[str, t.Any]) -> None:
+def test_every_report_file_and_directory_a_role_writes_is_closed_to_other_users(
+        where: str, module: str, args: dict[str, t.Any]) -> None:
     mode = str(args.get("mode", ""))
     assert mode, f"{where}: no mode, so the umask decides"
     limit = 0o750 if args.get("state") == "directory" else 0o640
