@@ -9,6 +9,11 @@ hash with the SHA-256 the backup job recorded, restores it into a scratch
 database, checks the tables and row counts the job recorded, times the
 restore against the RTO, and drops the scratch database whatever happened.
 
+Only a database this run created is ever dropped: a scratch name that already
+exists is refused (and left alone), and the database the drill creates is
+marked with the run's id, so that a later clean-up step can tell its own
+database from someone else's.
+
 Every outcome is a finding; only bad input raises IncidentResponseError.
 """
 
@@ -56,6 +61,11 @@ REMEDIATION_RESTORE = "The backup does not restore. Take a fresh backup now and 
 REMEDIATION_ROWS = "The restored data differs from what the backup job recorded: check the dump and the job."
 REMEDIATION_RTO = "The restore alone exceeds the RTO: restore from a snapshot, or speed up or split the dump."
 REMEDIATION_DROP = "The scratch database is still there: drop it by hand (DROP DATABASE ... WITH (FORCE))."
+REMEDIATION_EXISTS = ("A database with the scratch name already exists and the drill did not create it, so it was "
+                      "neither restored into nor dropped. Find out what it is; choose another scratch name "
+                      "(dr_drill_scratch_database) or leave it empty for a unique one.")
+MARKER = "platform_eng.incident_response dr_drill run "
+DUPLICATE_DATABASE = "42P04"
 
 
 def validate_scratch_name(name: str) -> str:
@@ -183,13 +193,48 @@ def pg_restore(params: t.Mapping[str, t.Any], dump_path: str, dbname: str) -> su
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=params["restore_timeout"], check=False)
 
 
+def scratch_owner(db: t.Mapping[str, t.Any], scratch: str) -> str | None:
+    """None when no database has the name; else its comment ("" without one): whose it is."""
+    conn = psycopg2.connect(**admin_kwargs(db, db.get("database") or "postgres"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                        "WHERE datname = %s", (scratch,))
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
+def exists_finding(scratch: str, owner: str) -> Finding:
+    return Finding("scratch_database", scratch, CRITICAL, "exists", "absent", None,
+                   f"refused: a database named {scratch} already exists"
+                   + (f" ({owner})" if owner else "") + "; the drill only ever drops a database it created",
+                   REMEDIATION_EXISTS)
+
+
+def create_scratch(db: t.Mapping[str, t.Any], scratch: str) -> bool:
+    """CREATE DATABASE; False when the name was taken meanwhile (then nothing was created)."""
+    try:
+        _execute(admin_kwargs(db, db.get("database") or "postgres"),
+                 sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    except psycopg2.Error as exc:
+        if exc.pgcode == DUPLICATE_DATABASE:
+            return False
+        raise
+    return True
+
+
+def mark_scratch(db: t.Mapping[str, t.Any], scratch: str, run_id: str) -> None:
+    """Put this run's mark on the database it created, for the clean-up step (drop_if_ours)."""
+    _execute(admin_kwargs(db, db.get("database") or "postgres"),
+             sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(scratch), sql.Literal(MARKER + run_id)))
+
+
 def restore_and_check(params: t.Mapping[str, t.Any], dump_path: str, got: t.Mapping[str, t.Any],
                       findings: list[Finding], result: dict[str, t.Any]) -> None:
-    """Create the scratch database, restore, count; the caller drops it."""
+    """Restore into the scratch database the caller created, count; the caller drops it."""
     scratch, db = params["scratch_database"], params["postgres"]
-    _execute(admin_kwargs(db, db.get("database") or "postgres"),
-             sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
-    result["created"] = True
     started = time.monotonic()
     proc = pg_restore(params, dump_path, scratch)
     result["timings"]["restore_seconds"] = round(time.monotonic() - started, 3)
@@ -230,19 +275,68 @@ def drop_scratch(db: t.Mapping[str, t.Any], scratch: str) -> str | None:
     return None
 
 
+def drop_if_ours(db: t.Mapping[str, t.Any], scratch: str, run_id: str, check_mode: bool = False) -> dict[str, t.Any]:
+    """The clean-up step: drop the scratch database only when this run's mark is on it.
+
+    A database without the mark (someone else's, or one whose creator was stopped before it could mark it)
+    is left alone and said so.
+    """
+    validate_scratch_name(scratch)
+    if not run_id:
+        raise IncidentResponseError("run_id is required to clean up: only the run that created a database drops it")
+    result: dict[str, t.Any] = {"scratch_database": scratch, "created": False, "dropped": False, "left_alone": None,
+                                **summarize([])}
+    try:
+        owner = scratch_owner(db, scratch)
+    except psycopg2.Error as exc:
+        raise IncidentResponseError(f"Cannot tell whether {scratch} exists on {db.get('host')}: "
+                                    f"{str(exc).strip().splitlines()[0]}") from None
+    if owner is None:
+        return result
+    if owner != MARKER + run_id:
+        result["left_alone"] = (f"{scratch} exists but this run ({run_id}) did not create it"
+                                + (f": {owner}" if owner else "") + "; not dropped")
+        return result
+    if not check_mode:
+        error = drop_scratch(db, scratch)
+        if error:
+            raise IncidentResponseError(f"Cannot drop {scratch} on {db.get('host')}: {error}")
+    result["dropped"] = True
+    return result
+
+
 def restore_drill(params: t.Mapping[str, t.Any], check_mode: bool = False) -> dict[str, t.Any]:
     scratch = validate_scratch_name(params["scratch_database"])
+    if params.get("state") == "absent":
+        return drop_if_ours(params["postgres"], scratch, params.get("run_id") or "", check_mode)
+    if not params.get("bucket") or not params.get("key"):
+        raise IncidentResponseError("bucket and key are required to restore")
+    run_id = params.get("run_id") or f"{os.getpid()}-{time.time():.0f}"
     target = f"s3://{params['bucket']}/{params['key']}"
     result: dict[str, t.Any] = {"key": params["key"], "bucket": params["bucket"], "scratch_database": scratch,
                                 "created": False, "dropped": None, "row_counts": None,
                                 "timings": {"download_seconds": None, "restore_seconds": None,
                                             "checks_seconds": None, "total_seconds": None}}
     if check_mode:
+        # Say what did not happen: a drill that restored nothing has verified nothing.
         result["would_run"] = [f"download {target}", f"CREATE DATABASE {scratch}",
                                f"pg_restore into {scratch}", "count rows", f"DROP DATABASE {scratch}"]
-        return dict(result, **summarize([]))
+        findings = [Finding("restore_run", scratch, UNKNOWN, None, None, None,
+                            "check mode: no restore ran, so the backup is not proven to restore; a real run would "
+                            + "; ".join(result["would_run"]),
+                            "Run the drill without --check to verify the backup.")]
+        try:
+            owner = scratch_owner(params["postgres"], scratch)
+        except psycopg2.Error as exc:
+            findings.append(Finding("scratch_database", scratch, UNKNOWN, None, "absent", None,
+                                    f"could not check {params['postgres'].get('host')}: "
+                                    f"{str(exc).strip().splitlines()[0]}", None))
+        else:
+            if owner is not None:
+                findings.append(exists_finding(scratch, owner))
+        return dict(result, **summarize(findings))
     findings: list[Finding] = []
-    attempted = False  # from CREATE DATABASE on, the scratch database may exist
+    attempted = False  # once this run created the scratch database, it drops it
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="dr_drill_", dir=params.get("work_dir"))
     dump_path = os.path.join(workdir, "backup.dump")
@@ -259,8 +353,13 @@ def restore_drill(params: t.Mapping[str, t.Any], check_mode: bool = False) -> di
         findings.append(integrity_finding(target, got))
         if findings[-1].status == CRITICAL:
             return result  # never restore content that is known to be wrong
-        attempted = True
         try:
+            owner = scratch_owner(params["postgres"], scratch)
+            if owner is not None or not create_scratch(params["postgres"], scratch):
+                findings.append(exists_finding(scratch, owner or ""))
+                return result  # never restore into, nor drop, a database this run did not create
+            attempted = result["created"] = True
+            mark_scratch(params["postgres"], scratch, run_id)
             restore_and_check(params, dump_path, got, findings, result)
         except (psycopg2.Error, subprocess.TimeoutExpired) as exc:
             findings.append(Finding("restore_run", scratch, CRITICAL, None, None, None,

@@ -19,15 +19,36 @@ description:
     against the RTO (C(restore_time)).
   - Drops O(scratch_database) whatever happened (C(DROP DATABASE ... WITH (FORCE))); a failed drop is a
     C(scratch_dropped) critical finding. The downloaded file is deleted too.
+  - Only ever drops a database it created in this run. When O(scratch_database) already exists, the drill is
+    refused with a C(scratch_database) critical finding and that database is neither restored into nor dropped.
+    The database it creates carries O(run_id) in its comment, so that O(state=absent) can clean up after a run that
+    was stopped before its own drop, and nothing else.
 options:
+  state:
+    description:
+      - V(restored) runs the drill.
+      - V(absent) is the clean-up step for O(run_id) only; drops O(scratch_database) when it exists and carries this
+        O(run_id) in its comment (the drill created it and was stopped before dropping it), and leaves any other
+        database alone (RV(left_alone) says why).
+    type: str
+    choices: [restored, absent]
+    default: restored
+  run_id:
+    description:
+      - Identifies this run. The drill writes it into the comment of the database it creates; O(state=absent)
+        requires it and drops only a database carrying it.
+      - Defaults to a value unique to the module call when O(state=restored).
+    type: str
   bucket:
-    description: The bucket, for example V(backups-incident-response).
+    description:
+      - The bucket, for example V(backups-incident-response).
+      - Required when O(state=restored).
     type: str
-    required: true
   key:
-    description: The object to restore, usually C(newest.key) from M(platform_eng.incident_response.s3_backup_info).
+    description:
+      - The object to restore, usually C(newest.key) from M(platform_eng.incident_response.s3_backup_info).
+      - Required when O(state=restored).
     type: str
-    required: true
   scratch_database:
     description:
       - The database to restore into. Must start with C(dr_drill_) (lower case, digits, C(_)), so that no
@@ -98,7 +119,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is downloaded, created or dropped; RV(would_run) lists the steps.
+    details:
+      - In check mode nothing is downloaded, created or dropped; RV(would_run) lists the steps, and a
+        C(restore_run) finding with status V(unknown) says that no restore ran, so a check run is never an
+        all-clear. It does look whether O(scratch_database) already exists, and refuses it as a real run would.
   diff_mode:
     support: none
   idempotent:
@@ -107,7 +131,7 @@ attributes:
 notes:
   - Needs C(s3:GetObject), the C(pg_restore) client, psycopg2 and boto3 on the host it runs on (the bastion).
   - The password reaches C(pg_restore) through C(PGPASSWORD), never the command line.
-  - Reports C(changed=true) when a scratch database was created (and dropped).
+  - Reports C(changed=true) when a scratch database was created (and dropped), or dropped by O(state=absent).
 seealso:
   - module: platform_eng.incident_response.s3_backup_info
 author:
@@ -130,6 +154,17 @@ EXAMPLES = r"""
     region: us-east-1
   delegate_to: bastion
   register: restore
+
+- name: Make sure this run's scratch database is gone, and nobody else's was touched
+  platform_eng.incident_response.pg_restore_drill:
+    state: absent
+    run_id: "{{ drill_run_id }}"
+    scratch_database: "{{ restore.scratch_database }}"
+    postgres:
+      host: 10.77.2.20
+      user: admin
+      password: "{{ dr_drill_postgres_password }}"
+  delegate_to: bastion
 """
 
 RETURN = r"""
@@ -141,14 +176,20 @@ counts:
   sample: {ok: 5, warn: 0, critical: 0, unknown: 0}
 findings:
   description: C(restore_integrity), C(restore_run), one C(restore_row_count) per table, C(restore_time); also
-    C(restore_download) when the object could not be read and C(scratch_dropped) when the drop failed.
+    C(restore_download) when the object could not be read, C(scratch_dropped) when the drop failed, and
+    C(scratch_database) when a database with the scratch name already existed (refused).
   returned: always
   type: list
   elements: dict
   sample: [{name: restore_time, target: dr_drill_1732700000, status: ok, value: 0.02, threshold: {critical: 60},
             unit: minutes, evidence: download and restore took 1.2 s (RTO 60 min), remediation: null}]
-bucket: {description: The bucket., returned: always, type: str, sample: backups-incident-response}
-key: {description: The object restored., returned: always, type: str, sample: latest/20261127T112233Z.dump}
+bucket: {description: The bucket., returned: when O(state=restored), type: str, sample: backups-incident-response}
+key: {description: The object restored., returned: when O(state=restored), type: str, sample: latest/20261127T112233Z.dump}
+left_alone:
+  description: Why O(state=absent) did not drop an existing O(scratch_database) (another run's, or not a drill's).
+  returned: when O(state=absent)
+  type: str
+  sample: dr_drill_x exists but this run (r1) did not create it; not dropped
 size: {description: Bytes downloaded., returned: when downloaded, type: int, sample: 8311}
 scratch_database: {description: The scratch database used., returned: always, type: str, sample: dr_drill_1732700000}
 created: {description: Whether the scratch database was created., returned: always, type: bool, sample: true}
@@ -159,12 +200,12 @@ dropped:
   sample: true
 row_counts:
   description: Restored (C(null) for a missing table) and recorded row counts per table.
-  returned: always
+  returned: when O(state=restored)
   type: dict
   sample: {restored: {incidents: 42}, recorded: {incidents: 42}}
 timings:
   description: Seconds per phase; C(null) for a phase that did not run.
-  returned: always
+  returned: when O(state=restored)
   type: dict
   sample: {download_seconds: 0.05, restore_seconds: 0.9, checks_seconds: 0.01, total_seconds: 1.2}
 would_run:
@@ -200,8 +241,10 @@ def main() -> None:
     postgres["statement_timeout"]["default"] = 600  # counting a large table takes longer than a health query
     argument_spec = aws_argument_spec()
     argument_spec.update(
-        bucket=dict(type="str", required=True),
-        key=dict(type="str", required=True, no_log=False),
+        state=dict(type="str", default="restored", choices=["restored", "absent"]),
+        run_id=dict(type="str"),
+        bucket=dict(type="str"),
+        key=dict(type="str", no_log=False),
         scratch_database=dict(type="str", required=True),
         postgres=dict(type="dict", required=True, options=postgres),
         checksum_metadata_key=dict(type="str", default="sha256", no_log=False),
@@ -214,7 +257,8 @@ def main() -> None:
         work_dir=dict(type="path"),
         fail_on=dict(type="str", default="critical", choices=list(FAIL_ON_CHOICES)),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("state", "restored", ["bucket", "key"]), ("state", "absent", ["run_id"])])
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
     if psycopg2 is None:
@@ -223,7 +267,7 @@ def main() -> None:
         result = restore_drill(module.params, check_mode=module.check_mode)
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
-    changed = bool(result["created"])
+    changed = bool(result["created"] or result["dropped"] and module.params["state"] == "absent")
     if reaches(result["status"], module.params["fail_on"]):
         module.fail_json(msg=failure_summary(result, module.params["fail_on"], "Restore drill"), changed=changed,
                          **result)

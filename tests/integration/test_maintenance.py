@@ -189,6 +189,32 @@ def test_check_mode_changes_nothing_and_reports_what_would_run(tmp_path: pathlib
                  "-e", f"dr_drill_report_dir={tmp_path}")
     assert result.rc == 0, result.text
     assert "Check mode, would run: download s3://" in result.out and "would renew on localhost" in result.out
+    # No restore ran, so the drill verified nothing: it must not say ALL CLEAR, and it says what it skipped.
+    assert "DR drill: ALL CLEAR" not in result.out and "DR drill (check mode): ALL CLEAR" not in result.out
+    assert "DR drill (check mode): INCOMPLETE" in result.out and "check mode: no restore ran" in result.out
     assert scratch_databases() == [] and list(tmp_path.iterdir()) == []
     assert pathlib.Path("/var/lib/irlab/tls/expiring.crt").read_bytes() == cert_before
     assert lab_ssh("app1", logrotate_conf).out == logrotate_before
+
+
+def test_a_scratch_name_that_already_exists_is_refused_and_that_database_survives(tmp_path: pathlib.Path,
+                                                                                  moto_url: str) -> None:
+    prefix, _backup = produce_backup(moto_url)
+    psql = "PGPASSWORD=lab-admin-pw psql -X -q -h 10.77.2.20 -U admin"
+    lab_ssh("bastion", f"{psql} -d postgres -c 'CREATE DATABASE dr_drill_someones'")
+    try:
+        lab_ssh("bastion", f"{psql} -d dr_drill_someones -c 'CREATE TABLE notes (id int); INSERT INTO notes VALUES (7)'")
+        # A site sets the scratch name in its inventory (it is not an -e input): a second inventory source here.
+        site = tmp_path / "site.yml"
+        site.write_text("all:\n  vars:\n    dr_drill_scratch_database: dr_drill_someones\n")
+        result, report = drill(tmp_path, prefix, "-i", "inventories/lab/hosts.yml", "-i", str(site))
+        assert result.rc != 0 and "DR drill: CRITICAL" in result.text
+        assert findings(report)["scratch_database"] == "critical"
+        assert "refused: a database named dr_drill_someones already exists" in evidence(report, "scratch_database")
+        assert report["details"]["restore"]["ran"] is False and "restore_run" not in findings(report)
+        # Still there, with its data: neither the drill nor its clean-up step dropped it.
+        assert "dr_drill_someones" in scratch_databases()
+        assert lab_ssh("bastion", f"{psql} -At -d dr_drill_someones -c 'SELECT id FROM notes'").out.split() == ["7"]
+    finally:
+        lab_ssh("bastion", f"{psql} -d postgres -c 'DROP DATABASE IF EXISTS dr_drill_someones WITH (FORCE)'")
+    assert scratch_databases() == []

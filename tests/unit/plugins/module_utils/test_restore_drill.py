@@ -174,3 +174,67 @@ def test_check_mode_only_describes_the_restore(pg_server: t.Any, s3: t.Any) -> N
     result = drill.restore_drill(params(pg_server, "dr_drill_check"), check_mode=True)
     assert result["created"] is False and "CREATE DATABASE dr_drill_check" in result["would_run"]
     assert not scratch_exists(pg_server, "dr_drill_check")
+
+
+# --- only a database this run created is ever dropped -----------------------------------------------
+
+
+def test_a_scratch_name_that_already_exists_is_refused_and_that_database_survives(pg_server: t.Any, dump: bytes,
+                                                                                  s3: t.Any) -> None:
+    upload(s3, dump, {"incidents": 40, "schema_migrations": 1})
+    pg_server.sql("DROP DATABASE IF EXISTS dr_drill_taken")
+    pg_server.sql("CREATE DATABASE dr_drill_taken")
+    pg_server.sql("CREATE TABLE precious (id int); INSERT INTO precious VALUES (1)", "dr_drill_taken")
+    try:
+        result = drill.restore_drill(params(pg_server, "dr_drill_taken"))
+        assert result["status"] == CRITICAL and result["created"] is False and result["dropped"] is None
+        refusal = next(f for f in result["findings"] if f["name"] == "scratch_database")
+        assert "refused: a database named dr_drill_taken already exists" in refusal["evidence"]
+        assert "restore_run" not in by_name(result)
+        assert scratch_exists(pg_server, "dr_drill_taken")
+        assert pg_server.sql("SELECT count(*) FROM precious", "dr_drill_taken") == [(1,)]
+        # The clean-up step of the same run leaves it alone too.
+        cleanup = drill.restore_drill(params(pg_server, "dr_drill_taken", state="absent", run_id="run-1"))
+        assert cleanup["dropped"] is False and "did not create it" in cleanup["left_alone"]
+        assert scratch_exists(pg_server, "dr_drill_taken")
+    finally:
+        pg_server.sql("DROP DATABASE IF EXISTS dr_drill_taken")
+
+
+def test_the_clean_up_drops_only_the_database_carrying_its_own_run_id(pg_server: t.Any) -> None:
+    db = pg_server.params(database="postgres", statement_timeout=60)
+    # A drill stopped between its CREATE and its own DROP leaves its marked database behind.
+    assert drill.create_scratch(db, "dr_drill_orphan") is True
+    drill.mark_scratch(db, "dr_drill_orphan", "run-a")
+    assert drill.create_scratch(db, "dr_drill_orphan") is False  # the name is taken: nothing created
+    other = drill.drop_if_ours(db, "dr_drill_orphan", "run-b")
+    assert other["dropped"] is False and "this run (run-b) did not create it" in other["left_alone"]
+    assert scratch_exists(pg_server, "dr_drill_orphan")
+    checked = drill.drop_if_ours(db, "dr_drill_orphan", "run-a", check_mode=True)
+    assert checked["dropped"] is True and scratch_exists(pg_server, "dr_drill_orphan")
+    own = drill.drop_if_ours(db, "dr_drill_orphan", "run-a")
+    assert own["dropped"] is True and not scratch_exists(pg_server, "dr_drill_orphan")
+    assert drill.drop_if_ours(db, "dr_drill_orphan", "run-a")["dropped"] is False  # nothing left to drop
+
+
+def test_the_clean_up_needs_a_run_id(pg_server: t.Any) -> None:
+    with pytest.raises(IncidentResponseError, match="run_id is required"):
+        drill.drop_if_ours(pg_server.params(database="postgres"), "dr_drill_x", "")
+
+
+def test_check_mode_is_never_an_all_clear(pg_server: t.Any, s3: t.Any) -> None:
+    result = drill.restore_drill(params(pg_server, "dr_drill_check"), check_mode=True)
+    assert result["status"] == UNKNOWN
+    assert by_name(result) == {"restore_run": [UNKNOWN]}
+    assert "check mode: no restore ran" in result["findings"][0]["evidence"]
+
+
+def test_check_mode_refuses_an_existing_scratch_name_as_a_real_run_would(pg_server: t.Any, s3: t.Any) -> None:
+    pg_server.sql("DROP DATABASE IF EXISTS dr_drill_taken_check")
+    pg_server.sql("CREATE DATABASE dr_drill_taken_check")
+    try:
+        result = drill.restore_drill(params(pg_server, "dr_drill_taken_check"), check_mode=True)
+        assert result["status"] == CRITICAL and by_name(result)["scratch_database"] == [CRITICAL]
+        assert scratch_exists(pg_server, "dr_drill_taken_check")
+    finally:
+        pg_server.sql("DROP DATABASE IF EXISTS dr_drill_taken_check")

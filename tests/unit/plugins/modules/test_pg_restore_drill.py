@@ -29,7 +29,21 @@ def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
     assert result["changed"] is False and "failed" not in result
     assert result["would_run"][0] == "download s3://backups-incident-response/latest/x.dump"
     assert "DROP DATABASE dr_drill_check" in result["would_run"]
+    # Nothing was restored, so nothing is verified: never an all-clear.
+    assert result["status"] == "unknown"
+    assert any(f["name"] == "restore_run" and "no restore ran" in f["evidence"] for f in result["findings"])
     assert "no-log-pw-7" not in json.dumps(result)
+
+
+def test_the_clean_up_step_needs_the_run_id_that_marked_the_database(capsys):
+    result = run_module(capsys, {"state": "absent", "scratch_database": "dr_drill_x",
+                                 "postgres": {"host": "127.0.0.1", "user": "admin"}})
+    assert result["failed"] is True and "run_id" in result["msg"]
+
+
+def test_a_restore_needs_bucket_and_key(capsys):
+    result = run_module(capsys, {"scratch_database": "dr_drill_x", "postgres": {"host": "127.0.0.1"}})
+    assert result["failed"] is True and "bucket" in result["msg"] and "key" in result["msg"]
 
 
 def test_a_name_that_could_be_a_real_database_is_refused(capsys):
