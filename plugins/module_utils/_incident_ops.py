@@ -55,7 +55,7 @@ def execute(store: IncidentStore, params: t.Mapping[str, t.Any], check_mode: boo
     note = params.get("note") or ""
     roles = {k: v for k, v in (params.get("roles") or {}).items() if v}
     notified = params.get("notified") or []
-    with store.locked():
+    with store.locked(create=not check_mode):
         if action == "escalate":
             return _escalate(store, now, params.get("policy") or {}, notified, check_mode)
         if action == "open" and not params.get("incident_id"):

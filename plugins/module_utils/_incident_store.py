@@ -38,7 +38,12 @@ class IncidentStore:
         return os.path.join(self.root, check_id(incident_id))
 
     @contextlib.contextmanager
-    def locked(self) -> t.Iterator[None]:
+    def locked(self, create: bool = True) -> t.Iterator[None]:
+        """Hold the store's lock. ``create=False`` (check mode) never creates the store: an absent store has
+        nothing to read and nobody to race with."""
+        if not create and not os.path.isdir(self.root):
+            yield
+            return
         os.makedirs(self.root, mode=0o750, exist_ok=True)
         fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT, 0o640)
         try:

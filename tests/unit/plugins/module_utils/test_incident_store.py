@@ -133,3 +133,12 @@ def test_report_renders_the_runbook_template_in_order(tmp_path):
     assert result["review"]["data"]["durations_minutes"] == {"total": 82, "to_acknowledge": 2, "to_mitigate": 12,
                                                              "to_resolve": 82}
     assert store.load(ID)["state"] == "post-mortem"
+
+
+def test_check_mode_on_a_store_that_does_not_exist_creates_nothing(tmp_path):
+    store = IncidentStore(str(tmp_path / "incidents"))
+    with pytest.raises(IncidentResponseError, match="no incident"):
+        execute(store, params(action="ack"), check_mode=True)
+    planned = execute(store, params(incident_id=None), check_mode=True)
+    assert planned["record"]["state"] == "triage"
+    assert not (tmp_path / "incidents").exists()
