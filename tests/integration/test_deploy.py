@@ -106,7 +106,8 @@ class TestReleaseLifecycle:
         # A long window: the watch stops at the first sustained breach, so this costs nothing when it works.
         result = deploy("v1.2.4", "-e", "deploy_watch_seconds=120", timeout=900)
         assert result.rc != 0
-        assert "Deploy of v1.2.4 FAILED" in result.text and "BREACH" in result.text
+        assert "Deploy of v1.2.4 to lab FAILED and was rolled back" in result.text and "BREACH" in result.text
+        assert "Fleet: " + ", ".join(f"{h['name']} v1.2.3" for h in lab["app_hosts"]) in result.text
         assert re.search(r"error_rate_5xx \d+(\.\d+)?%|latency_p95 \d+(\.\d+)?ms", result.text)
         assert live_versions(lab) == {h["name"]: "v1.2.3" for h in lab["app_hosts"]}
         for host in lab["app_hosts"]:
@@ -124,7 +125,8 @@ class TestReleaseLifecycle:
         assert live_versions(lab) == {h["name"]: "v1.2.2" for h in lab["app_hosts"]}
         for host in lab["app_hosts"]:
             results = [(e["version"], e["result"]) for e in history(host["name"])]
-            assert results[-2:] == [("v1.2.2", "healthy"), ("v1.2.3", "rolled_back")]
+            # The release left is marked first; the newest entry is the one now live.
+            assert results[-2:] == [("v1.2.3", "rolled_back"), ("v1.2.2", "healthy")]
         assert events(lab)[-1] == "rollback_succeeded"
 
 
@@ -147,7 +149,7 @@ def test_bad_version_is_refused_before_any_change(lab, version, tmp_path):
     result = run("ansible-playbook", "playbooks/deploy.yml", "-e", f"version={version}")
     assert result.rc != 0
     assert "Refused before changing anything" in result.text
-    assert "PLAY [Plan the deploy" not in result.out, "the run went past validation"
+    assert "PLAY [Plan on every app host" not in result.out, "the run went past validation"
     assert host_state(lab) == before
 
 
