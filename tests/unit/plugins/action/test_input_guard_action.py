@@ -243,3 +243,32 @@ def test_the_lab_check_refuses_when_the_safety_route_is_missing(tmp_path: Path) 
     assert run.returncode != 0, output(run)
     assert "safety route is missing" in output(run) and "ip route replace unreachable 192.0.2.0/24" in output(run)
     assert "went on" not in run.stdout
+
+
+def test_site_variables_named_in_the_inventory_are_allowed_but_cannot_allow_themselves(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(textwrap.dedent("""
+        all:
+          hosts:
+            localhost:
+              ansible_connection: local
+          vars:
+            incident_response_extra_vars_allowed: [site_region]
+    """), encoding="utf-8")
+    (tmp_path / "playbook.yml").write_text(textwrap.dedent(TYPED), encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"))
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(tmp_path / "playbook.yml"), "-e", "version=v1.2.3"]
+        for value in extra:
+            argv += ["-e", value]
+        return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+
+    allowed = run("site_region=eu")
+    self_allowing = run('{"incident_response_extra_vars_allowed": ["evil"]}', "evil=1")
+
+    assert allowed.returncode == 0, output(allowed)
+    assert self_allowing.returncode != 0
+    assert "incident_response_extra_vars_allowed is set by the collection itself" in output(self_allowing)
+    assert "evil is not an input of this playbook" in output(self_allowing)
