@@ -185,3 +185,47 @@ def test_unknown_alert_is_refused_with_the_valid_names_before_anything_runs(lab,
     assert result.rc != 0
     assert "high_error_rate, high_latency, service_wont_start, db_connection, memory_leak, all" in result.text
     assert "Run every check at once" not in result.text and not reports.exists()
+
+
+def test_dead_database_and_cache_come_before_a_fresh_release_and_no_rollback_is_recommended(lab, clean_lab,
+                                                                                            reports):
+    # The reset leaves v1.2.2 recorded live on every app host a moment ago: a release that just went live.
+    irlab("data", "postgres", "stop")
+    irlab("data", "redis", "stop")
+    try:
+        report, markdown, result = diagnose("high_error_rate", reports)
+    finally:
+        irlab("data", "postgres", "start")
+        irlab("data", "redis", "start")
+
+    assert result.rc == 0, result.text
+    deploy = next(r for r in problems(report) if r["check"] == "recent_deploy")
+    assert deploy["value"] == "v1.2.2" and "cannot bring the database back" in deploy["resolution"]
+    ids = [r["id"] for r in report["recommendations"]]
+    assert ids[:2] == ["database_down", "cache_down"] and "rollback" not in ids, report["recommendations"]
+    assert "10.77.2.20:5432" in report["recommendations"][0]["evidence"]
+    assert "10.77.2.20:6379" in report["recommendations"][1]["evidence"]
+    # What the on-call engineer reads first, on the console and in the Markdown: the database, then the cache.
+    do_lines = [line for line in result.out.splitlines() if "DO: " in line]
+    assert "database" in do_lines[0] and "cache" in do_lines[1], do_lines
+    assert "playbooks/rollback.yml" not in result.out and "playbooks/rollback.yml" not in markdown
+
+
+def test_an_unreachable_app_host_is_could_not_check_for_each_of_its_checks(lab, reports):
+    irlab("sshd", "app1", "stop")
+    try:
+        report, markdown, result = diagnose("service_wont_start", reports)
+    finally:
+        irlab("sshd", "app1", "start")
+
+    assert result.rc == 0, result.text
+    assert report["verdict"]["all_clear"] is False
+    unknown = {r["target"]: r for r in report["findings"]["unknown"] if r["host"] == "app1"}
+    assert set(unknown) == {"release_history on app1", "service_start on app1"}, report["findings"]["unknown"]
+    for row in unknown.values():
+        assert row["evidence"].startswith("could not check app1: ") and "unreachable" in row["evidence"], row
+    assert "could not be checked" in report["verdict"]["headline"]
+    assert "could not check app1: release_history did not run" in markdown
+    # app2 was reachable: its checks ran and are not reported missing.
+    assert not any(r["host"] == "app2" for r in report["findings"]["unknown"])
+    assert any(r["host"] == "app2" and r["check"] == "required_env" for r in report["findings"]["ok"])
