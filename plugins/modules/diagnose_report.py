@@ -18,7 +18,8 @@ description:
     by severity with evidence and the runbook's resolution, recommendations, hosts, durations) and its Markdown
     rendering, and writes both to O(reports_dir) when it is set.
   - A check that failed, was skipped, did not finish, or ran against an unreachable host becomes an V(unknown)
-    finding whose evidence reads C(could not check <host>: <reason>), so one broken check never hides the others.
+    finding whose evidence starts with C(could not check <host>) and gives the reason, so one broken check never
+    hides the others.
   - Each check in O(planned) that has no entry in O(results) (its host was dropped from the play as unreachable or
     failed) becomes such a finding too, so a check never disappears from the report.
   - Causes are ranked; a dead dependency (PostgreSQL or Redis refusing connections, seen from the bastion or the app
