@@ -218,3 +218,16 @@ def test_a_scratch_name_that_already_exists_is_refused_and_that_database_survive
     finally:
         lab_ssh("bastion", f"{psql} -d postgres -c 'DROP DATABASE IF EXISTS dr_drill_someones WITH (FORCE)'")
     assert scratch_databases() == []
+
+
+def test_check_mode_says_logrotate_did_not_validate_a_configuration_it_did_not_write() -> None:
+    conf = "/etc/incident-response/logrotate.conf"
+    lab_ssh("app1", f"if [ -e {conf} ]; then mv -f {conf} {conf}.irtest-bak; fi")
+    try:
+        result = run("ansible-playbook", PLAYBOOK, "--check", "--tags", "logrotate")
+        assert lab_ssh("app1", f"test -e {conf}", check=False).rc != 0  # check mode wrote nothing
+    finally:
+        lab_ssh("app1", f"if [ -e {conf}.irtest-bak ]; then mv -f {conf}.irtest-bak {conf}; fi")
+    assert result.rc == 0, result.text
+    assert f"Check mode: {conf} would change on app1" in result.out and "did not validate it" in result.out
+    assert "is clean on app1" not in result.out
