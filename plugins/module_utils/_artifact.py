@@ -29,13 +29,14 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ro
 
 def git(*args: str, cwd: str | None = None, timeout: float = 300) -> str:
     argv = ["git", *args]
+    verb = args[2] if args[:1] == ("-C",) and len(args) > 2 else args[0]
     try:
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
                               env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
     except subprocess.TimeoutExpired as exc:
-        raise IncidentResponseError(f"git {args[0]} did not finish within {timeout:g} s") from exc
+        raise IncidentResponseError(f"git {verb} did not finish within {timeout:g} s") from exc
     if proc.returncode != 0:
-        raise IncidentResponseError(f"git {args[0]} failed (exit {proc.returncode}): {tail(proc.stderr) or 'no output'}")
+        raise IncidentResponseError(f"git {verb} failed (exit {proc.returncode}): {tail(proc.stderr) or 'no output'}")
     return proc.stdout
 
 

@@ -446,3 +446,56 @@ def test_a_run_that_judged_the_old_lock_never_breaks_the_lock_another_run_just_t
     winners = [r["lock"]["run_id"] for r in (bob_result, carol_result) if not r.get("failed")]
     assert len(winners) == 1, (bob_result, carol_result)
     assert on_disk(lock_path)["run_id"] == winners[0]
+
+
+# --- The lease --------------------------------------------------------------------------------
+
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import renew  # noqa: E402
+
+
+def test_renewing_moves_the_expiry_from_now_and_keeps_the_start(lock_path: Path, clock: Clock) -> None:
+    taken = held_by_alice(lock_path, clock)
+    clock.advance(minutes=50)
+    result = renew(str(lock_path), "run-alice", 600, clock=clock)
+    assert not result.get("failed")
+    lock = on_disk(lock_path)
+    assert lock["started_at"] == taken["started_at"] == "2026-11-27T10:30:00Z"
+    assert lock["renewed_at"] == "2026-11-27T11:20:00Z" and lock["expires_at"] == "2026-11-27T11:30:00Z"
+
+
+def test_a_renewed_lock_is_not_taken_over_past_its_original_ttl(lock_path: Path, clock: Clock) -> None:
+    held_by_alice(lock_path, clock)
+    clock.advance(seconds=TTL - 1)
+    renew(str(lock_path), "run-alice", TTL, clock=clock)
+    clock.advance(seconds=TTL - 1)  # two TTLs after the start, one second before the lease ends
+    assert acquire(str(lock_path), BOB, TTL, clock=clock).get("failed")
+    clock.advance(seconds=1)  # expiry is measured from the last renewal
+    taken = acquire(str(lock_path), BOB, TTL, clock=clock)
+    assert not taken.get("failed") and taken["broken"]["run_id"] == "run-alice"
+
+
+def test_renewing_a_lock_another_run_took_over_fails_naming_it(lock_path: Path, clock: Clock) -> None:
+    held_by_alice(lock_path, clock)
+    clock.advance(seconds=TTL)
+    acquire(str(lock_path), BOB, TTL, clock=clock)
+    result = renew(str(lock_path), "run-alice", TTL, clock=clock)
+    assert result["failed"] and "no longer holds the deploy lock" in result["msg"] and "bob" in result["msg"]
+    assert on_disk(lock_path)["run_id"] == "run-bob"
+
+
+def test_renewing_a_lock_that_is_gone_fails(lock_path: Path, clock: Clock) -> None:
+    result = renew(str(lock_path), "run-alice", TTL, clock=clock)
+    assert result["failed"] and "is gone" in result["msg"]
+
+
+def test_renewing_in_check_mode_writes_nothing(lock_path: Path, clock: Clock) -> None:
+    before = held_by_alice(lock_path, clock)
+    clock.advance(minutes=5)
+    assert not renew(str(lock_path), "run-alice", TTL, check_mode=True, clock=clock).get("failed")
+    assert on_disk(lock_path) == before
+
+
+def test_a_deliberate_break_is_recorded_in_the_new_lock(lock_path: Path, clock: Clock) -> None:
+    held_by_alice(lock_path, clock)
+    acquire(str(lock_path), BOB, TTL, break_lock=True, break_reason="CHG-7: alice's laptop died", clock=clock)
+    assert on_disk(lock_path)["broke"] == {"run_id": "run-alice", "owner": "alice", "reason": "CHG-7: alice's laptop died"}

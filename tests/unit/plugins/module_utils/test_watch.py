@@ -307,3 +307,35 @@ def test_duplicate_target_names_are_refused_before_any_read(service_factory: t.C
 def test_a_watch_without_targets_is_refused() -> None:
     with pytest.raises(IncidentResponseError, match="at least one target"):
         watch([], settings())
+
+
+# --- A watch never outlives its run ---------------------------------------------------------------
+
+
+def test_a_heartbeat_reason_stops_the_watch_as_unknown_never_healthy(
+    service_factory: t.Callable[[str], Service]
+) -> None:
+    app1 = service_factory("app1")
+    beats = iter([None, None, "this run no longer holds the deploy lock"])
+
+    result = watch([app1.target()], settings(duration=5.0), heartbeat=lambda: next(beats))
+
+    assert result["interrupted"] == "this run no longer holds the deploy lock"
+    assert result["status"] == "unknown" and result["breached"] is False
+    assert len(result["samples"]) == 2
+    assert result["summary"].startswith("INTERRUPTED after")
+    assert result["elapsed_s"] < 1.0  # stopped at the third interval, not after 5 s
+
+
+def test_caller_gone_sees_a_closed_reader_and_nothing_else() -> None:
+    import os
+
+    from ansible_collections.platform_eng.incident_response.plugins.module_utils._watch import caller_gone
+
+    read_end, write_end = os.pipe()
+    try:
+        assert caller_gone(write_end) is None
+        os.close(read_end)
+        assert "is gone" in (caller_gone(write_end) or "")
+    finally:
+        os.close(write_end)
