@@ -82,7 +82,7 @@ def rollback_speed() -> dict:
                                 "-e", "deploy_watch_interval=5")
     assert rc != 0, "the bad release was not caught"
     watch_end = max(end for _start, end in task_runs(report, "Watch every app host"))
-    gates = [end for start, end in task_runs(report, "Wait until the release is healthy") if start >= watch_end]
+    gates = [end for start, end in task_runs(report, "Put this host back on the release it ran before") if start >= watch_end]
     assert gates, "no health gate ran after the breach"
     return {"breach_to_all_healthy_s": round(max(gates) - watch_end, 2), "bad_deploy_wall_s": round(wall, 1)}
 
