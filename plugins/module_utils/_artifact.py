@@ -120,3 +120,27 @@ def _has_head(checkout: str) -> bool:
     except IncidentResponseError:
         return False
     return True
+
+
+def prune(artifacts: str, keep: int, protect: t.Iterable[str]) -> list[str]:
+    """Remove archives of all but the ``keep`` newest versions (never a protected one); build records stay.
+
+    The records are tiny and are what detects a moved tag, so they are kept for good.
+    """
+    if keep < 1:
+        return []
+    try:
+        names = [n for n in os.listdir(artifacts) if n.endswith(".tar.gz") and not n.startswith(".")]
+    except FileNotFoundError:
+        return []
+    newest: dict[str, float] = {}
+    for name in names:
+        version = name.split("-", 1)[0].removesuffix(".tar.gz")
+        newest[version] = max(newest.get(version, 0.0), os.stat(os.path.join(artifacts, name)).st_mtime)
+    ranked = sorted(newest, key=lambda v: newest[v], reverse=True)
+    keep_versions = set(ranked[:keep]) | set(protect)
+    doomed = sorted(os.path.join(artifacts, n) for n in names
+                    if n.split("-", 1)[0].removesuffix(".tar.gz") not in keep_versions)
+    for path in doomed:
+        os.unlink(path)
+    return doomed

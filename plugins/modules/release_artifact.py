@@ -46,6 +46,12 @@ options:
     description: Where archives and build records are kept.
     type: path
     default: /var/lib/incident-response/artifacts
+  keep_releases:
+    description:
+      - Keep the archives of this many most recent versions (always including O(version)) and remove older ones.
+        Build records are kept, so a moved tag is still detected. V(0) keeps everything.
+    type: int
+    default: 0
 seealso:
   - module: platform_eng.incident_response.release_step
 """
@@ -81,6 +87,12 @@ sha256:
   returned: success, not in check mode
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+pruned:
+  description: Archives removed by O(keep_releases).
+  returned: success, not in check mode
+  type: list
+  elements: str
+  sample: [/var/lib/incident-response/artifacts/v1.1.0-89abcdef0123.tar.gz]
 built:
   description: Whether the archive was built now (false when an archive of the same commit existed).
   returned: success
@@ -107,6 +119,7 @@ def main():
             origin=dict(type="str", required=True),
             checkout=dict(type="path", required=True),
             artifacts_dir=dict(type="path", default="/var/lib/incident-response/artifacts"),
+            keep_releases=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -128,9 +141,10 @@ def main():
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         result = artifact.build(p["checkout"], p["artifacts_dir"], p["version"], commit, now)
         moved = artifact.checkout_commit(p["checkout"], commit)
+        result["pruned"] = artifact.prune(p["artifacts_dir"], p["keep_releases"], [p["version"]])
     except (IncidentResponseError, OSError) as exc:
         module.fail_json(msg=f"Preparing {where} failed: {exc}")
-    module.exit_json(changed=bool(result["built"] or moved), **result)
+    module.exit_json(changed=bool(result["built"] or moved or result["pruned"]), **result)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,15 @@ def test_missing_tag_names_the_git_error(origin, tmp_path):
 def test_unreadable_origin_is_a_clear_error(tmp_path):
     with pytest.raises(IncidentResponseError, match="git fetch failed"):
         artifact.fetch_tag(str(tmp_path / "checkout"), str(tmp_path / "nowhere"), "v1.2.3")
+
+
+def test_prune_keeps_the_newest_versions_and_every_build_record(tmp_path):
+    import os
+
+    for age, name in enumerate(["v1.0.0-aaa.tar.gz", "v1.1.0-bbb.tar.gz", "v1.2.0-ccc.tar.gz", "v1.2.0.build.json"]):
+        (tmp_path / name).write_text("x")
+        os.utime(tmp_path / name, (1000 + age, 1000 + age))
+    removed = artifact.prune(str(tmp_path), 1, protect=["v1.0.0"])
+    assert [os.path.basename(p) for p in removed] == ["v1.1.0-bbb.tar.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.0.0-aaa.tar.gz", "v1.2.0-ccc.tar.gz", "v1.2.0.build.json"]
+    assert artifact.prune(str(tmp_path), 0, protect=[]) == []
