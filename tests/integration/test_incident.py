@@ -305,3 +305,18 @@ def test_planted_secrets_never_show(lab, planted_inventory, tmp_path):
             assert shown not in text, f"{secret} appears in the {where}"
     for path in (REPO / "reports").glob(f"{inc}-review.*"):
         path.unlink()
+
+
+def test_bastion_unreachable_still_pages_and_says_what_was_not_recorded(lab, tmp_path):
+    inv = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventories" / "lab", inv)
+    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    hosts["all"]["children"]["bastions"]["hosts"]["bastion"]["ansible_port"] = 2  # nothing listens there
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    result = incident("action=open", "severity=P1", "title=Bastion_down", inventory=str(inv / "hosts.yml"),
+                      check=False)
+    assert result.rc != 0
+    (page,) = delivered(lab)["pagerduty"]
+    assert f"The id people were paged with is {page['dedup_key']}" in " ".join(result.text.split())
+    assert "NOTHING was recorded on bastion" in " ".join(result.text.split())
+    assert store_state() == "no-store\n"
