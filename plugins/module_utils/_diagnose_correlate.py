@@ -27,6 +27,7 @@ import typing as t
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     CRITICAL,
     OK,
+    UNKNOWN,
     WARN,
     Finding,
     rank,
@@ -142,6 +143,12 @@ def dead_dependencies(entries: t.Sequence[Finding | tuple[str, Finding]]) -> dic
     return dead
 
 
+def database_checked(entries: t.Sequence[Finding | tuple[str, Finding]]) -> bool:
+    """False when the postgres check ran nowhere it could connect, but was planned (it could not check)."""
+    postgres = [finding for source, finding in _sourced(entries) if source == "postgres"]
+    return not postgres or any(f.name == "connection" and f.status != UNKNOWN for f in postgres)
+
+
 def _where(findings: t.Sequence[Finding]) -> str:
     return "; ".join(f"{f.target}: {f.evidence}" if f.evidence else f.target for f in findings[:4]) + (
         f"; and {len(findings) - 4} more" if len(findings) > 4 else "")
@@ -203,21 +210,24 @@ def correlate(findings: t.Sequence[Finding | tuple[str, Finding]], releases: t.M
 
     if deploys:
         extra.append(_recent_deploy_finding(deploys, bool(errors or slow), dead, now, deploy_window_minutes))
-    # A dead database rules the rollback out; a dead cache only puts it second.
+    # A dead database rules the rollback out; a dead cache only puts it second; a database nobody could check
+    # is said, because the rollback's migrations run there.
     if deploys and (errors or slow) and "database" not in dead:
         then = "once the cache is back, if the error rate stays high: " if dead else ""
+        unchecked = "" if database_checked(findings) else (
+            "; the database could not be checked: confirm it is up first (the release's migrations run there)")
         if errors:
             advice.append(Recommendation(
                 "rollback", CRITICAL if not dead else WARN,
                 f"Roll back{' ' + then if then else ': '}{_ago(deploys[0], now)}, and the error rate is above the "
-                "runbook's limit",
+                "runbook's limit" + unchecked,
                 "High Error Rate, resolution 3: if recent deployment, rollback immediately",
                 "; ".join(_describe(f) for f in errors[:4]), ROLLBACK_COMMAND))
         else:
             advice.append(Recommendation(
                 "rollback", CRITICAL if not dead else WARN,
                 f"Roll back or review{' ' + then if then else ': '}{_ago(deploys[0], now)}, and P95 latency is "
-                "above the runbook's limit",
+                "above the runbook's limit" + unchecked,
                 "High Latency, resolution 3: review recent code changes for inefficient loops",
                 "; ".join(_describe(f) for f in slow[:4]), ROLLBACK_COMMAND))
 

@@ -168,3 +168,13 @@ def test_an_unknown_connection_proves_nothing():
     unknown = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "unknown"))
     _extra, advice = correlate([unknown, ("http", ERRORS)], RECENT, NOW)
     assert [a.id for a in advice] == ["rollback"]
+
+
+def test_a_database_nobody_could_check_is_said_in_the_rollback():
+    lost = ("postgres", Finding("host_unreachable", "postgres on bastion", "unknown",
+                                evidence="could not check bastion: ..."))
+    _extra, advice = correlate([lost, ("http", ERRORS)], RECENT, NOW)
+    assert [a.id for a in advice] == ["rollback"]
+    assert "the database could not be checked: confirm it is up first" in advice[0].summary
+    _extra, advice = correlate([DB_OK, ("http", ERRORS)], RECENT, NOW)
+    assert "could not be checked" not in advice[0].summary
