@@ -33,9 +33,12 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._in
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._incident_store import IncidentStore
 
 
+def _dump(value: t.Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) + "\n" if value else ""
+
+
 def _diff(before: t.Any, after: t.Any, label: str) -> dict[str, str]:
-    dump = (lambda value: json.dumps(value, indent=2, sort_keys=True) + "\n" if value else "")
-    return {"before": dump(before), "after": dump(after), "before_header": label, "after_header": label}
+    return {"before": _dump(before), "after": _dump(after), "before_header": label, "after_header": label}
 
 
 def _notified_event(now: t.Any, notified: t.Sequence[t.Mapping[str, t.Any]], actor: str,

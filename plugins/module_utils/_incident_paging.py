@@ -20,7 +20,8 @@ import json
 import smtplib
 import typing as t
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
@@ -187,10 +188,12 @@ def scrub(text: str, secret_values: t.Iterable[str]) -> str:
 
 def _post_json(url: str, body: t.Mapping[str, t.Any], timeout: float,
                headers: t.Mapping[str, str] | None = None) -> int:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (URL from the inventory)
+    response = open_url(url, data=json.dumps(body).encode(), method="POST", timeout=timeout,
+                        headers={"Content-Type": "application/json", **(headers or {})})
+    try:
         return response.status
+    finally:
+        response.close()
 
 
 def deliver(message: Message, channels: t.Mapping[str, t.Mapping[str, t.Any]], timeout: float = 10) -> str:

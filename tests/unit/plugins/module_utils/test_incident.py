@@ -45,36 +45,36 @@ def test_the_whole_lifecycle_in_order():
     record, events = apply(record, "ack", at(2), actor="alice")
     assert (record["state"], record["acknowledged_at"], events[0]["kind"]) == (
         "investigation", "2026-11-24T14:25:00Z", "acknowledged")
-    record, _ = apply(record, "assign", at(3), roles={"commander": "alice", "technical_lead": "bob"})
+    record, _events = apply(record, "assign", at(3), roles={"commander": "alice", "technical_lead": "bob"})
     assert record["roles"]["commander"] == "alice" and record["roles"]["scribe"] == "automation"
-    record, _ = apply(record, "mitigated", at(12), note="rolled back to v1.2.2")
+    record, _events = apply(record, "mitigated", at(12), note="rolled back to v1.2.2")
     assert record["state"] == "mitigation"
     record, events = apply(record, "resolve", at(22))
     assert record["state"] == "resolution" and events[0]["summary"] == "Resolved"
-    record, _ = apply(record, "report", at(60))
+    record, _events = apply(record, "report", at(60))
     assert record["state"] == "post-mortem"
 
 
 @pytest.mark.parametrize("action", ["resolve", "ack", "mitigated", "assign"])
 def test_a_closed_incident_refuses_what_makes_no_sense(action):
-    record, _ = apply(opened(), "resolve", at(10))
+    record, _events = apply(opened(), "resolve", at(10))
     with pytest.raises(IncidentResponseError, match=r"Refused: .* INC-20261124-1423-ab12 .*state resolution"):
         apply(record, action, at(11), roles={"commander": "x"})
 
 
 def test_acknowledging_twice_is_refused():
-    record, _ = apply(opened(), "ack", at(1))
+    record, _events = apply(opened(), "ack", at(1))
     with pytest.raises(IncidentResponseError, match="already acknowledged"):
         apply(record, "ack", at(2))
 
 
 def test_reopening_lower_needs_a_reason_and_higher_does_not():
-    record, _ = apply(opened("P2"), "resolve", at(10))
+    record, _events = apply(opened("P2"), "resolve", at(10))
     with pytest.raises(IncidentResponseError, match="lower severity .*needs a reason"):
         apply(record, "open", at(20), severity="P3")
     lower, events = apply(record, "open", at(20), severity="P3", note="only the admin page")
     assert (lower["state"], lower["severity"], events[0]["kind"]) == ("triage", "P3", "reopened")
-    higher, _ = apply(record, "open", at(20), severity="P1")
+    higher, _events = apply(record, "open", at(20), severity="P1")
     assert higher["severity"] == "P1" and higher["escalations"] == []
 
 
@@ -103,12 +103,12 @@ def test_response_breach_at_the_boundary(severity, inside, outside):
 
 
 def test_an_acknowledged_incident_never_breaches_its_response_time():
-    record, _ = apply(opened(), "ack", at(5))
+    record, _events = apply(opened(), "ack", at(5))
     assert due_escalations(record, at(30)) == []
 
 
 def test_p1_executive_at_one_59_and_two_01_and_only_once():
-    record, _ = apply(opened(), "ack", at(5))
+    record, _events = apply(opened(), "ack", at(5))
     assert due_escalations(record, at(119)) == []
     due = due_escalations(record, at(121))
     assert [e.kind for e in due] == ["executive"]
@@ -121,13 +121,13 @@ def test_p1_executive_at_one_59_and_two_01_and_only_once():
 def test_breach_is_escalated_once():
     record = opened()
     (breach,) = due_escalations(record, at(16))
-    record, _ = record_escalation(record, breach, at(16))
+    record, _events = record_escalation(record, breach, at(16))
     assert due_escalations(record, at(21)) == []
 
 
 def test_p2_never_goes_to_the_executive_and_resolved_never_escalates():
     assert [e.kind for e in due_escalations(apply(opened("P2"), "ack", at(1))[0], at(600))] == []
-    resolved, _ = apply(opened(), "resolve", at(1))
+    resolved, _events = apply(opened(), "resolve", at(1))
     assert due_escalations(resolved, at(600)) == []
 
 
