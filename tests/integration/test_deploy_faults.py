@@ -185,3 +185,57 @@ def test_a_live_run_keeps_its_lock_past_the_ttl(lab, reset, tmp_path):
     proc.wait(timeout=600)
     assert second.rc != 0 and "holds the deploy lock" in second.text, "a live run's lock was taken over"
     assert proc.returncode == 0, log.read_text()
+
+
+def test_a_moved_tag_is_refused_naming_both_commits(lab, reset, tmp_path):
+    assert deploy("v1.2.3").rc == 0
+    original = subprocess.run(["git", "-C", str(ORIGIN), "rev-parse", "v1.2.3^{commit}"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(ORIGIN), str(work)], check=True)
+    subprocess.run(["git", "-C", str(work), "checkout", "-q", "v1.2.3"], check=True)
+    (work / "MOVED").write_text("someone re-tagged a release\n")
+    subprocess.run(["git", "-C", str(work), "add", "MOVED"], check=True)
+    subprocess.run(["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm",
+                    "moved"], check=True)
+    moved = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    subprocess.run(["git", "-C", str(ORIGIN), "fetch", "-q", str(work), f"+{moved}:refs/tags/v1.2.3"], check=True)
+    try:
+        result = deploy("v1.2.3")
+    finally:
+        subprocess.run(["git", "-C", str(ORIGIN), "tag", "-f", "v1.2.3", original], check=True, capture_output=True)
+    assert result.rc != 0
+    assert f"tag v1.2.3 moved: it pointed at {original}" in result.text and f"now points at {moved}" in result.text
+    assert live_versions(lab) == {h["name"]: "v1.2.3" for h in lab["app_hosts"]}
+    for host in lab["app_hosts"]:
+        assert lab_ssh(host["name"], "test -e /opt/incident-response/current/MOVED", check=False).rc == 1
+    assert lock_on_bastion() is None
+
+
+def test_ticket_and_override_reason_are_recorded_where_people_look(lab, reset):
+    result = deploy("v1.2.3", "-e", "change_ticket=CHG-4321", "-e",
+                    json.dumps({"deploy_window_override_reason": "customer outage fix approved by the IC"}))
+    assert result.rc == 0, result.text
+    for host in lab["app_hosts"]:
+        entry = [e for e in history(host["name"]) if e["version"] == "v1.2.3"][-1]
+        assert entry["change_ticket"] == "CHG-4321"
+        assert entry["override_reason"] == "customer outage fix approved by the IC"
+    done = [r["body"] for r in webhook_requests(lab) if r["body"].get("event") == "deploy_succeeded"][-1]
+    assert done["fields"]["change_ticket"] == "CHG-4321"
+    assert done["fields"]["override_reason"] == "customer outage fix approved by the IC"
+
+
+def test_rollback_works_with_the_bastion_checkout_gone_too(lab, reset):
+    assert deploy("v1.2.3").rc == 0
+    # /opt/incident-response is a mount point on the lab host: empty it rather than move it.
+    away = "/var/tmp/irlab-bastion-checkout"
+    lab_ssh("bastion", f"rm -rf {away} && mkdir {away} && mv /opt/incident-response/* /opt/incident-response/.git {away}/")
+    ORIGIN.rename(ORIGIN.with_name("origin.git.away"))
+    try:
+        result = run("ansible-playbook", "playbooks/rollback.yml")
+    finally:
+        ORIGIN.with_name("origin.git.away").rename(ORIGIN)
+        lab_ssh("bastion", f"mv {away}/* {away}/.git /opt/incident-response/ && rmdir {away}")
+    assert result.rc == 0, result.text
+    assert live_versions(lab) == {h["name"]: "v1.2.2" for h in lab["app_hosts"]}
