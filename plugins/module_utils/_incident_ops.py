@@ -12,6 +12,7 @@ nothing is written, so a playbook can plan, page, then record.
 from __future__ import annotations
 
 import json
+import os
 import typing as t
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
@@ -58,7 +59,8 @@ def execute(store: IncidentStore, params: t.Mapping[str, t.Any], check_mode: boo
     note = params.get("note") or ""
     roles = {k: v for k, v in (params.get("roles") or {}).items() if v}
     notified = params.get("notified") or []
-    with store.locked(create=not check_mode):
+    # Only opening an incident may create the store: a run outside any incident writes nothing at all.
+    with store.locked(create=not check_mode and (action == "open" or os.path.isdir(store.root))):
         if action == "escalate":
             return _escalate(store, now, params.get("policy") or {}, notified, check_mode)
         if action == "open" and not params.get("incident_id"):
