@@ -12,8 +12,12 @@ again.
 
 from __future__ import annotations
 
+import math
+import re
 import time
 import typing as t
+
+import urllib3
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     AwsCallError,
@@ -22,6 +26,10 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
+    ApiException,
+    describe_api_error,
 )
 
 # Each family's classes from small to large; a step is the next one in the same family.
@@ -102,4 +110,56 @@ def scale_up(session: AwsSession, instance: str, target: str, reason: str, check
         sleep(5)
         waited += 5
     result.update(status=db["DBInstanceStatus"], waited_seconds=waited)
+    return result
+
+
+# --- "Increase memory limit as temporary fix" (runbook: Memory Leak) ----------------------------------------------
+
+_UNITS = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "K": 1000, "M": 1000 ** 2, "G": 1000 ** 3,
+          "T": 1000 ** 4, "": 1}
+
+
+def parse_memory(quantity: str) -> int:
+    """A Kubernetes memory quantity (``512Mi``, ``1Gi``, ``1G``, ``1048576``) in bytes."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?", str(quantity).strip())
+    if not match:
+        raise IncidentResponseError(f"{quantity!r} is not a memory quantity this mitigation understands")
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+
+
+def plan_memory_limit(current: str | None, factor: float, max_factor: float = 2.0) -> tuple[str, str]:
+    """(current, new) limit: the current one times factor, rounded up to a whole Mi; bounded by max_factor."""
+    if not current:
+        raise IncidentResponseError("the container has no memory limit to raise; set one deliberately")
+    if not 1.0 < factor <= max_factor:
+        raise IncidentResponseError(f"factor {factor} is outside (1, {max_factor}]: a temporary fix raises the "
+                                    "limit, and by a bounded amount")
+    new_mi = math.ceil(parse_memory(current) * factor / _UNITS["Mi"])
+    return current, f"{new_mi}Mi"
+
+
+def raise_memory_limit(apps: t.Any, namespace: str, name: str, container: str, factor: float, max_factor: float,
+                       check_mode: bool) -> dict[str, t.Any]:
+    """Raise one container's memory limit in a Deployment (apps/v1), by reading and replacing it."""
+    try:
+        deployment = apps.read_namespaced_deployment(name, namespace)
+    except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+        raise IncidentResponseError(f"cannot read Deployment {namespace}/{name}: {describe_api_error(exc)}") from None
+    body = deployment.to_dict() if hasattr(deployment, "to_dict") else dict(deployment)
+    containers = body["spec"]["template"]["spec"]["containers"]
+    chosen = next((c for c in containers if c["name"] == container), None) if container else containers[0]
+    if chosen is None:
+        raise IncidentResponseError(f"Deployment {namespace}/{name} has no container {container!r} "
+                                    f"(it has {', '.join(c['name'] for c in containers)})")
+    limits = ((chosen.get("resources") or {}).get("limits") or {})
+    before, after = plan_memory_limit(limits.get("memory"), factor, max_factor)
+    result = {"changed": True, "deployment": f"{namespace}/{name}", "container": chosen["name"],
+              "from_limit": before, "to_limit": after}
+    if not check_mode:
+        deployment.spec.template.spec.containers[containers.index(chosen)].resources.limits["memory"] = after
+        try:
+            apps.replace_namespaced_deployment(name, namespace, deployment)
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise IncidentResponseError(f"cannot update Deployment {namespace}/{name}: "
+                                        f"{describe_api_error(exc)}") from None
     return result

@@ -75,3 +75,43 @@ def test_refusals_change_nothing(lab, rds, pairs, message):
     result = mitigate(*pairs)
     assert result.rc != 0 and message in " ".join(result.text.split()), result.text[-2000:]
     assert db_class(rds) == "db.t3.medium"
+
+
+@pytest.fixture()
+def deployment(lab):
+    """The emulator's Deployment (kube_emulator.py stores a PUT as is; it runs no controller, so no pod changes)."""
+    from kubernetes import client as k8s
+    config = k8s.Configuration()
+    config.host = f"http://{lab['services']['kube']}"
+    apps = k8s.AppsV1Api(k8s.ApiClient(config))
+    original = apps.read_namespaced_deployment("incident-response", "incident-response")
+    limit = original.spec.template.spec.containers[0].resources.limits["memory"]
+    yield apps
+    current = apps.read_namespaced_deployment("incident-response", "incident-response")
+    current.spec.template.spec.containers[0].resources.limits["memory"] = limit
+    apps.replace_namespaced_deployment("incident-response", "incident-response", current)
+
+
+def memory_limit(apps) -> str:
+    found = apps.read_namespaced_deployment("incident-response", "incident-response")
+    return found.spec.template.spec.containers[0].resources.limits["memory"]
+
+
+def test_memory_limit_plans_under_check_then_raises_by_the_factor(lab, deployment):
+    assert memory_limit(deployment) == "512Mi"
+    plan = mitigate("action=memory_limit", check=True)
+    assert plan.rc == 0 and "Would raise the memory limit of incident-response/incident-response" in plan.out
+    assert memory_limit(deployment) == "512Mi"
+    done = mitigate("action=memory_limit", "memory_factor=1.25")
+    assert done.rc == 0, done.text[-2000:]
+    assert memory_limit(deployment) == "640Mi"
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["action=memory_limit", "memory_factor=3"], "memory_factor"),
+    (["action=memory_limit", "workload=no-such-app"], "no-such-app"),
+])
+def test_memory_limit_refusals_change_nothing(lab, deployment, pairs, message):
+    result = mitigate(*pairs)
+    assert result.rc != 0 and message in result.text, result.text[-2000:]
+    assert memory_limit(deployment) == "512Mi"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import plan_scale_up
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import plan_memory_limit, plan_scale_up
 
 
 def test_next_step_in_the_same_family():
@@ -36,3 +36,19 @@ def test_two_steps_with_a_reason():
 
 def test_the_ladder_is_data():
     assert plan_scale_up("db.t3.small", ladders={"small": ["db.t3.small", "db.t3.medium"]}).target == "db.t3.medium"
+
+
+@pytest.mark.parametrize("current, factor, expected", [
+    ("512Mi", 1.5, "768Mi"), ("1Gi", 2.0, "2048Mi"), ("1G", 1.1, "1050Mi"), ("100Mi", 1.01, "101Mi"),
+])
+def test_memory_limit_is_raised_by_the_factor_rounded_up(current, factor, expected):
+    assert plan_memory_limit(current, factor) == (current, expected)
+
+
+@pytest.mark.parametrize("current, factor, message", [
+    ("512Mi", 1.0, "outside"), ("512Mi", 0.5, "outside"), ("512Mi", 2.01, "outside"),
+    (None, 1.5, "no memory limit"), ("lots", 1.5, "not a memory quantity"),
+])
+def test_memory_limit_refusals(current, factor, message):
+    with pytest.raises(IncidentResponseError, match=message):
+        plan_memory_limit(current, factor)
