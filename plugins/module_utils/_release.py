@@ -24,7 +24,8 @@ import tarfile
 import time
 import typing as t
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _release_history as history
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
@@ -118,7 +119,7 @@ def point_current(app_dir: str, version: str) -> bool:
 def read_health(port: int, timeout: float = 3.0) -> tuple[dict[str, t.Any] | None, str | None]:
     url = f"http://127.0.0.1:{port}/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # nosec: fixed local URL
+        with open_url(url, timeout=timeout, validate_certs=False) as resp:  # plain http to this host only
             body = resp.read(65536)
     except urllib.error.HTTPError as exc:
         body = exc.read(65536)

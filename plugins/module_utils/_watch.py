@@ -212,4 +212,3 @@ def caller_gone(fd: int = 1) -> str | None:
     if events:
         return "the controller that started this watch is gone (its connection closed)"
     return None
-

@@ -216,8 +216,9 @@ def main() -> None:
         elif params["state"] == "renewed":
             result = renew(params["path"], params["run_id"], params["ttl"], check_mode=module.check_mode)
         else:
-            request = {key: params[key] for key in ("run_id", "owner", "action", "version", "awx_job_id",
-                                                   "controller", "controller_pid", "controller_identity")}
+            fields = ("run_id", "owner", "action", "version", "awx_job_id", "controller", "controller_pid",
+                      "controller_identity")
+            request = {key: params[key] for key in fields}
             result = acquire(params["path"], request, params["ttl"], break_lock=params["break_lock"],
                              break_reason=params["break_reason"], stale_run_id=params["stale_run_id"],
                              check_mode=module.check_mode)

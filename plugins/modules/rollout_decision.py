@@ -29,10 +29,10 @@ extends_documentation_fragment:
 attributes:
   action:
     support: full
-    details: Runs on the controller only.
+    description: Runs on the controller only.
   connection:
     support: none
-    details: Needs no connection to the target.
+    description: Needs no connection to the target.
 options:
   decide:
     description: Which decision.
