@@ -17,7 +17,12 @@ import re
 import time
 import typing as t
 
-import urllib3
+try:
+    from kubernetes import client as k8s_client
+    from urllib3.exceptions import HTTPError as TransportError
+except ImportError:  # reported by build_configuration() when the Kubernetes mitigation is used
+    k8s_client = None
+    TransportError = OSError  # type: ignore[misc,assignment]
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     AwsCallError,
@@ -29,6 +34,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
     ApiException,
+    build_configuration,
     describe_api_error,
 )
 
@@ -138,12 +144,18 @@ def plan_memory_limit(current: str | None, factor: float, max_factor: float = 2.
     return current, f"{new_mi}Mi"
 
 
+def apps_api(params: t.Mapping[str, t.Any]) -> t.Any:
+    """An AppsV1Api client from the shared Kubernetes connection options."""
+    configuration = build_configuration(params)
+    return k8s_client.AppsV1Api(k8s_client.ApiClient(configuration))
+
+
 def raise_memory_limit(apps: t.Any, namespace: str, name: str, container: str, factor: float, max_factor: float,
                        check_mode: bool) -> dict[str, t.Any]:
     """Raise one container's memory limit in a Deployment (apps/v1), by reading and replacing it."""
     try:
         deployment = apps.read_namespaced_deployment(name, namespace)
-    except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+    except (ApiException, OSError, TransportError) as exc:
         raise IncidentResponseError(f"cannot read Deployment {namespace}/{name}: {describe_api_error(exc)}") from None
     body = deployment.to_dict() if hasattr(deployment, "to_dict") else dict(deployment)
     containers = body["spec"]["template"]["spec"]["containers"]
@@ -159,7 +171,7 @@ def raise_memory_limit(apps: t.Any, namespace: str, name: str, container: str, f
         deployment.spec.template.spec.containers[containers.index(chosen)].resources.limits["memory"] = after
         try:
             apps.replace_namespaced_deployment(name, namespace, deployment)
-        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+        except (ApiException, OSError, TransportError) as exc:
             raise IncidentResponseError(f"cannot update Deployment {namespace}/{name}: "
                                         f"{describe_api_error(exc)}") from None
     return result

@@ -90,12 +90,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
-    build_configuration,
-    connection_argument_spec,
-    k8s_client,
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import connection_argument_spec
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import (
+    apps_api,
+    raise_memory_limit,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import raise_memory_limit
 
 
 def main() -> None:
@@ -110,7 +109,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     try:
-        apps = k8s_client.AppsV1Api(k8s_client.ApiClient(build_configuration(p)))
+        apps = apps_api(p)
         result = raise_memory_limit(apps, p["namespace"], p["name"], p["container"], p["factor"], p["max_factor"],
                                     module.check_mode)
     except IncidentResponseError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import boto3
 import pytest
@@ -19,8 +20,16 @@ DB = "incident-response-prod"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+@pytest.fixture(scope="module")
+def seeded(lab):
+    """The moto account as lab/seed_aws.py makes it (idempotent; moto forgets everything when it restarts)."""
+    result = run(sys.executable, "lab/seed_aws.py", "--endpoint-url", f"http://{lab['services']['moto']}",
+                 timeout=300, env=AWS_ENV)
+    assert result.rc == 0, result.text[-2000:]
+
+
 @pytest.fixture()
-def rds(lab):
+def rds(lab, seeded):
     client = boto3.client("rds", region_name="us-east-1", endpoint_url=f"http://{lab['services']['moto']}",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     found = client.describe_db_instances(DBInstanceIdentifier=DB)["DBInstances"][0]
