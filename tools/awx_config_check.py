@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Offline check of the AWX configuration as code (awx/controller_config.yml).

@@ -137,8 +137,8 @@ def test_a_template_whose_playbook_is_gone_is_refused() -> None:
 def upcoming(name: str, count: int) -> list[dt.datetime]:
     rule = check.parse_rrule(schedule(name)["rrule"])
     after = dt.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday, noon
-    found = []
-    for _ in range(count):
+    found: list[dt.datetime] = []
+    while len(found) < count:
         after = rule.after(after)
         found.append(after)
     return found
