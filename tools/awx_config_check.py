@@ -123,8 +123,14 @@ def survey_errors(spec: t.Any, where: str = "survey") -> list[str]:
     return errors
 
 
-def guard_errors(survey: dict[str, t.Any], rules: dict[str, dict[str, t.Any]], where: str) -> list[str]:
-    """A survey asks exactly for inputs the playbook's input_guard declares, in a form it accepts."""
+def guard_errors(survey: dict[str, t.Any], rules: dict[str, dict[str, t.Any]], where: str,
+                 role_defaults: dict[str, t.Any] | None = None) -> list[str]:
+    """A survey asks exactly for inputs the playbook's input_guard declares, in a form it accepts.
+
+    A survey default must be what the run does without the input (the guard's default, else the
+    role's documented default), so an untouched survey behaves like the command line.
+    """
+    role_defaults = role_defaults or {}
     if not rules:
         return [f"{where}: the playbook declares no input_guard inputs"]
     errors = []
@@ -146,6 +152,11 @@ def guard_errors(survey: dict[str, t.Any], rules: dict[str, dict[str, t.Any]], w
             extra = [c for c in choices if c not in [str(a) for a in allowed]]
             if extra:
                 errors.append(f"{at}: choices {extra} are not accepted by the guard ({allowed})")
+        if question.get("default") not in (None, ""):
+            expected = rule.get("default", role_defaults.get(str(variable)))
+            if expected is not None and str(expected) != "" and str(question["default"]).lower() != str(expected).lower():
+                errors.append(f"{at}: default {question['default']!r} differs from what the run does without it "
+                              f"({expected!r})")
         if rule.get("required") and not question.get("required"):
             errors.append(f"{at}: the guard requires it, so the question must be required")
         for bound, worse in (("min", lambda s, g: s < g), ("max", lambda s, g: s > g)):
@@ -174,14 +185,29 @@ def parse_rrule(rrule: str) -> t.Any:
     return rrulestr(rrule.replace(" RRULE:", "\nRRULE:"))
 
 
-def guard_rules(playbook: Path) -> dict[str, dict[str, t.Any]]:
-    """The playbook's input_guard rules, found the way the injection suite finds them."""
+def _discovery() -> t.Any:
+    """The injection suite's discovery of playbook inputs (tests/integration/playbook_inputs.py)."""
     sys.path.insert(0, str(REPO / "tests" / "integration"))
     try:
         import playbook_inputs  # pylint: disable=import-outside-toplevel
     finally:
         sys.path.pop(0)
-    return playbook_inputs.guard_rules(playbook)
+    return playbook_inputs
+
+
+def guard_rules(playbook: Path) -> dict[str, dict[str, t.Any]]:
+    """The playbook's input_guard rules, found the way the injection suite finds them."""
+    return _discovery().guard_rules(playbook)
+
+
+def role_defaults(playbook: Path) -> dict[str, t.Any]:
+    """The documented defaults of the role options the playbook's roles declare (Jinja ones left out)."""
+    found = {}
+    for name, item in _discovery().inputs(playbook).items():
+        default = (item.spec or {}).get("default")
+        if default is not None and "{{" not in str(default):
+            found[name] = default
+    return found
 
 
 def config_errors(config: dict[str, t.Any], repo: Path = REPO) -> list[str]:
@@ -203,7 +229,7 @@ def config_errors(config: dict[str, t.Any], repo: Path = REPO) -> list[str]:
                 errors.append(f"{where}: no survey, but the guard requires {', '.join(required)}")
             continue
         found = survey_errors(survey, where)
-        errors += found or guard_errors(survey, rules, where)
+        errors += found or guard_errors(survey, rules, where, role_defaults(playbook))
     for schedule in config.get("controller_schedules") or []:
         where = f"schedule {schedule.get('name', '?')}"
         errors += rrule_errors(schedule.get("rrule"), where)

@@ -127,6 +127,17 @@ def test_a_choice_the_guard_refuses_and_a_wrong_type_are_refused() -> None:
                for line in errors)
 
 
+def test_a_survey_default_that_changes_what_the_run_does_is_refused() -> None:
+    config = {"controller_templates": [template("health"), template("deploy")]}
+    question(config["controller_templates"][0]["survey_spec"], "service_health_fail_on")["default"] = "none"
+    question(config["controller_templates"][1]["survey_spec"], "deploy_lock_break")["default"] = "true"
+    assert check.config_errors(config) == [
+        "template health question service_health_fail_on: default 'none' differs from what the run does "
+        "without it ('critical')",
+        "template deploy question deploy_lock_break: default 'true' differs from what the run does without it "
+        "(False)"]
+
+
 def test_a_template_whose_playbook_is_gone_is_refused() -> None:
     config = {"controller_templates": [dict(template("health"), playbook="playbooks/nope.yml")]}
     assert check.config_errors(config) == ["template health: playbook 'playbooks/nope.yml' does not exist in the project"]
