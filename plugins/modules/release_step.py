@@ -269,7 +269,8 @@ def main():
                 raise release.StepError(str(exc), switched=result["switched"]) from exc
             result["restarted"] = True
         try:
-            result["gate_seconds"] = release.wait_healthy(p["port"], version, p["gate_samples"], p["gate_timeout"])
+            result["gate_seconds"] = release.wait_healthy(p["port"], version, p["gate_samples"], p["gate_timeout"],
+                                                          delay=0.2)
         except IncidentResponseError as exc:
             raise release.StepError(str(exc), switched=result["switched"]) from exc
         entries = history.load(history_path)
