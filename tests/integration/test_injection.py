@@ -10,6 +10,8 @@ playbook carries every input at once, each with its own canary file, and the ref
 
 from __future__ import annotations
 
+import json
+
 import re
 import typing as t
 from pathlib import Path
@@ -91,9 +93,8 @@ def test_a_malformed_value_in_any_typed_input_is_refused_before_the_lock(playboo
     items = playbook_inputs.inputs(playbook)
     bad = {name: value for name, item in items.items() if (value := playbook_inputs.malformed(item)) is not None}
     assert bad, f"{playbook.name} has no typed input"
-    argv = ["ansible-playbook", f"playbooks/{playbook.name}"]
-    for name, value in bad.items():
-        argv += ["-e", f"{name}={value}"]
+    # As JSON: `-e name=bad value` would be split at the space by ansible-playbook itself.
+    argv = ["ansible-playbook", f"playbooks/{playbook.name}", "-e", json.dumps(bad)]
 
     result = run(*argv, timeout=300)
 
