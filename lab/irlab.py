@@ -12,9 +12,17 @@ Layout (see lab/README.md for the picture):
 - bastion namespace: 10.77.1.10 on the management bridge and 10.77.2.10 on
   the private bridge, no forwarding, so app hosts are reachable only by
   ProxyJump, as in production;
-- app hosts 10.77.2.11.. and the data host 10.77.2.20 (PostgreSQL, Redis)
+- app hosts 10.77.2.11.. and the data host 10.77.2.250 (PostgreSQL, Redis)
   on the private bridge, which the controller cannot reach: the whole lab
-  range sits behind an ``unreachable`` route in the root namespace.
+  range sits behind an ``unreachable`` route in the root namespace;
+- the load balancer namespace: haproxy with the public name's TLS on
+  10.77.1.20 (management bridge, where the controller plays the internet) in
+  front of every app host, its runtime API on 10.77.2.2 (private bridge,
+  reached from the bastion). The traffic generator sends its requests there.
+
+The number of app hosts is IRLAB_APP_HOSTS at ``up`` (default 2, at most
+24); later commands read it from the lab's facts. With more than two, ``up``
+writes inventories/lab/hosts_scaled.yml for app3.. and ``down`` removes it.
 
 Every host runs its own sshd in its own mount and UTS namespace, with its own
 hostname and its own /opt, /etc, /var/log and /var/lib incident-response
@@ -37,6 +45,8 @@ import typing as t
 import urllib.request
 from pathlib import Path
 
+import loadbalancer
+
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("IRLAB_STATE", "/var/lib/irlab"))
 RUN, LOGS, SSH = STATE / "run", STATE / "logs", STATE / "ssh"
@@ -46,9 +56,31 @@ LAB_RANGE = "10.77.0.0/16"
 MGMT_BRIDGE, PRIV_BRIDGE = "irlab-mgmt", "irlab-priv"
 CONTROLLER_IP = "10.77.1.1"
 BASTION_MGMT_IP, BASTION_PRIV_IP = "10.77.1.10", "10.77.2.10"
-DATA_IP = "10.77.2.20"
-MAX_APP_HOSTS = 6
-APP_HOSTS = max(1, min(MAX_APP_HOSTS, int(os.environ.get("IRLAB_APP_HOSTS", "2"))))
+DATA_IP = "10.77.2.250"
+LB_PUBLIC_IP, LB_PRIVATE_IP, LB_API_PORT = "10.77.1.20", "10.77.2.2", 9999
+LB_NETNS = "irlab-lb"
+MAX_APP_HOSTS = 24
+SCALED_INVENTORY = REPO / "inventories" / "lab" / "hosts_scaled.yml"
+
+
+def app_host_count() -> int:
+    """IRLAB_APP_HOSTS when given, else what the running lab was built with, else 2."""
+    wanted = os.environ.get("IRLAB_APP_HOSTS")
+    if wanted is None:
+        try:
+            wanted = str(len(json.loads((STATE / "lab.json").read_text())["app_hosts"]))
+        except (OSError, ValueError, KeyError):
+            wanted = "2"
+    try:
+        count = int(wanted)
+    except ValueError:
+        raise SystemExit(f"irlab: IRLAB_APP_HOSTS={wanted!r} is not a number") from None
+    if not 1 <= count <= MAX_APP_HOSTS:
+        raise SystemExit(f"irlab: IRLAB_APP_HOSTS={count} is outside 1..{MAX_APP_HOSTS}")
+    return count
+
+
+APP_HOSTS = app_host_count()
 
 PG_PORT, REDIS_PORT, API_PORT = 5432, 6379, 8080
 PG_ADMIN_PASSWORD, PG_APP_PASSWORD, REDIS_PASSWORD = "lab-admin-pw", "lab-app-pw", "lab-redis-pw"
@@ -215,7 +247,7 @@ def net_up() -> None:
         sh("ip", "addr", "add", f"{ip}/24", "dev", inside, netns=netns)
         sh("ip", "link", "set", inside, "up", netns=netns)
 
-    for host in hosts() + [Host("data", "irlab-data", (DATA_IP,))]:
+    for host in hosts() + [Host("data", "irlab-data", (DATA_IP,)), Host("lb", LB_NETNS, (LB_PUBLIC_IP,))]:
         sh("ip", "netns", "add", host.netns)
         sh("ip", "link", "set", "lo", "up", netns=host.netns)
         sh("sysctl", "-q", "-w", "net.ipv4.ip_forward=0", netns=host.netns)
@@ -224,6 +256,9 @@ def net_up() -> None:
     for host in app_hosts():
         attach(host.netns, f"irl-{host.name}", "eth0", PRIV_BRIDGE, host.ssh_ip)
     attach("irlab-data", "irl-data", "eth0", PRIV_BRIDGE, DATA_IP)
+    # The load balancer forwards nothing at the IP level either: it proxies, as a real one does.
+    attach(LB_NETNS, "irl-lbpub", "eth0", MGMT_BRIDGE, LB_PUBLIC_IP)
+    attach(LB_NETNS, "irl-lbpriv", "eth1", PRIV_BRIDGE, LB_PRIVATE_IP)
 
 
 def net_down() -> None:
@@ -507,6 +542,60 @@ def service(name: str, action: str) -> subprocess.CompletedProcess:
     return ssh(name, f"/opt/incident-response/current/bin/service {action}", check=action != "status")
 
 
+# --------------------------------------------------------------------------- load balancer
+
+def lb_up() -> None:
+    """haproxy in front of every app host, TLS on the public name (lab/loadbalancer.py)."""
+    lb_dir = STATE / "lb"
+    lb_dir.mkdir(exist_ok=True)
+    pem = lb_dir / "public.pem"
+    loadbalancer.issue_certificate(STATE / "tls", LB_PUBLIC_IP, pem)
+    config = lb_dir / "haproxy.cfg"
+    members = [(h.name, h.ssh_ip, API_PORT) for h in app_hosts()]
+    config.write_text(loadbalancer.render_config(members, LB_PUBLIC_IP, LB_PRIVATE_IP, LB_API_PORT, pem,
+                                                 RUN / "haproxy.real.pid", RUN / "haproxy.sock"))
+    sh("haproxy", "-c", "-q", "-f", str(config), capture=True)
+    spawn("haproxy", ["haproxy", "-db", "-f", str(config)], netns=LB_NETNS)
+    if not wait_port(LB_PUBLIC_IP, 443, timeout=20):
+        raise SystemExit(f"irlab: haproxy did not start on {LB_PUBLIC_IP}:443; see {LOGS}/haproxy.log")
+
+
+def lb_ready_all(timeout: float = 20.0) -> None:
+    """Every app host back in the pool and UP (reset; a test may have left one drained)."""
+    pool = loadbalancer.pool(RUN / "haproxy.sock")
+    names = [h.name for h in app_hosts()]
+    pool.ready(names)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        members = pool.members()
+        if all(members[name].serving for name in names if name in members) and set(names) <= set(members):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"irlab: not every app host is serving in the load balancer: {pool.members()}")
+
+
+def write_scaled_inventory() -> None:
+    """app3.. for a lab of more than two app hosts; inventories/lab/hosts.yml lists app1 and app2."""
+    extra = [h for h in app_hosts() if h.name not in ("app1", "app2")]
+    if not extra:
+        SCALED_INVENTORY.unlink(missing_ok=True)
+        return
+    lines = ["---", "# Written by `make lab-up` with IRLAB_APP_HOSTS > 2; removed by `make lab-down`.",
+             "all:", "  children:", "    app_servers:", "      hosts:"]
+    for host in extra:
+        lines += [f"        {host.name}:", f"          ansible_host: {host.ssh_ip}"]
+    lines += ["      vars:", f"        ansible_ssh_common_args: -F {SSH}/config -o ProxyJump=root@{BASTION_MGMT_IP}",
+              ""]
+    SCALED_INVENTORY.write_text("\n".join(lines))
+
+
+def start_traffic() -> None:
+    """Steady traffic at the public name, as users would send it; its tally goes to traffic.json."""
+    spawn("traffic", [PYTHON, str(REPO / "lab/traffic.py"), "--target", f"https://{LB_PUBLIC_IP}",
+                      "--cafile", str(STATE / "tls" / "ca.pem"), "--stats", str(STATE / "traffic.json"),
+                      "--rps", str(min(40, 5 * APP_HOSTS)), "--duration", str(6 * 3600)])
+
+
 # --------------------------------------------------------------------------- up / down / status
 
 def up(args: argparse.Namespace) -> None:
@@ -537,9 +626,11 @@ def up(args: argparse.Namespace) -> None:
     for name, (port, _argv) in SERVICES.items():
         if not wait_port(CONTROLLER_IP, port, timeout=30):
             raise SystemExit(f"irlab: {name} did not start on {CONTROLLER_IP}:{port}; see {LOGS}/{name}.log")
-    targets = [arg for h in app_hosts() for arg in ("--target", f"http://{h.ssh_ip}:{API_PORT}")]
-    spawn("traffic", [PYTHON, str(REPO / "lab/traffic.py"), *targets, "--rps", str(5 * APP_HOSTS),
-                      "--duration", str(6 * 3600)], netns="irlab-bastion")
+    lb_up()
+    lb_ready_all()
+    log(f"load balancer up: https://{loadbalancer.PUBLIC_NAME} on {LB_PUBLIC_IP} in front of {APP_HOSTS} app hosts")
+    start_traffic()
+    write_scaled_inventory()
     write_facts()
     log(f"lab up in {time.monotonic() - started:.1f} s; `make lab-status` shows it")
 
@@ -559,6 +650,7 @@ def reset(_args: argparse.Namespace | None = None) -> None:
                        "rm -rf /opt/incident-response/* /var/lib/incident-response/*")
         install_release(host.name, BASE_VERSION)
         record_bootstrap(host.name, BASE_VERSION)
+    lb_ready_all()
     store = STATE / "webhook" / "requests.jsonl"
     urllib.request.urlopen(urllib.request.Request(f"http://{CONTROLLER_IP}:8099/_requests", method="DELETE"),
                            timeout=5).close()
@@ -585,6 +677,11 @@ def write_facts() -> None:
         "services": {name: f"{CONTROLLER_IP}:{port}" for name, (port, _argv) in SERVICES.items()},
         "origin": f"file://{ORIGIN}",
         "ssh_config": str(SSH / "config"),
+        "load_balancer": {"public_url": f"https://{LB_PUBLIC_IP}", "public_name": loadbalancer.PUBLIC_NAME,
+                          "api": f"{LB_PRIVATE_IP}:{LB_API_PORT}", "admin_socket": str(RUN / "haproxy.sock"),
+                          "backend": loadbalancer.BACKEND, "netns": LB_NETNS,
+                          "ca": str(STATE / "tls" / "ca.pem")},
+        "traffic_stats": str(STATE / "traffic.json"),
     }
     (STATE / "lab.json").write_text(json.dumps(facts, indent=2) + "\n")
 
@@ -606,6 +703,7 @@ def down(_args: argparse.Namespace | None = None) -> None:
         for pid in pids:
             terminate(int(pid), grace=3.0)
     net_down()
+    SCALED_INVENTORY.unlink(missing_ok=True)
     if STATE.exists():
         shutil.rmtree(STATE)
     for directory in HOST_DIRS:
@@ -633,8 +731,17 @@ def checks() -> list[tuple[str, bool, str]]:
     for host in app_hosts():
         ok = wait_port(host.ssh_ip, API_PORT, netns=host.netns, timeout=1)
         rows.append((f"service {host.name}", ok, f"{host.ssh_ip}:{API_PORT}"))
+    pid = read_pid(RUN / "haproxy.pid")
+    up_in_pool: list[str] = []
+    if pid and pid_alive(pid):
+        try:
+            up_in_pool = [m.name for m in loadbalancer.pool(RUN / "haproxy.sock").members().values() if m.serving]
+        except Exception:  # noqa: BLE001 - status reports, it never crashes
+            pass
+    rows.append(("load balancer", bool(pid and pid_alive(pid)) and wait_port(LB_PUBLIC_IP, 443, timeout=1),
+                 f"https://{LB_PUBLIC_IP} ({len(up_in_pool)}/{APP_HOSTS} app hosts serving)"))
     pid = read_pid(RUN / "traffic.pid")
-    rows.append(("traffic", bool(pid and pid_alive(pid)), "bastion -> app hosts"))
+    rows.append(("traffic", bool(pid and pid_alive(pid)), f"controller -> https://{LB_PUBLIC_IP}"))
     return rows
 
 
@@ -676,6 +783,11 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("action", choices=["start", "stop"])
     data.set_defaults(func=lambda a: data_service(a.service, a.action))
     args = parser.parse_args(argv)
+    if args.command == "up":
+        # A new lab has the size asked for now, never the size of the one it replaces.
+        global APP_HOSTS
+        os.environ.setdefault("IRLAB_APP_HOSTS", "2")
+        APP_HOSTS = app_host_count()
     args.func(args)
 
 

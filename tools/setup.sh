@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Without shellcheck, ansible-test's shellcheck sanity test only warns and passes.
-APT_PACKAGES=(postgresql redis-server openssh-server openssh-client logrotate certbot
+APT_PACKAGES=(postgresql redis-server openssh-server openssh-client logrotate certbot haproxy
               iproute2 git make curl ca-certificates procps util-linux openssl python3-venv
               shellcheck)
 PYTHON=${PYTHON:-python3}

@@ -13,7 +13,7 @@ class ModuleDocFragment:
 options:
   host:
     description:
-      - Host name or IP address of the PostgreSQL server, for example V(10.77.2.20) in the lab.
+      - Host name or IP address of the PostgreSQL server, for example V(10.77.2.250) in the lab.
       - The module connects from the host it runs on; use C(delegate_to) a host on the database network (the bastion).
     type: str
     required: true

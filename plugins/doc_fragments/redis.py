@@ -13,7 +13,7 @@ class ModuleDocFragment:
 options:
   host:
     description:
-      - Host name or IP address of the Redis server, for example V(10.77.2.20) in the lab, or an ElastiCache
+      - Host name or IP address of the Redis server, for example V(10.77.2.250) in the lab, or an ElastiCache
         primary endpoint.
       - The module connects from the host it runs on; use C(delegate_to) a host on the cache network (the bastion).
     type: str

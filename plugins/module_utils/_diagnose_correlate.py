@@ -134,7 +134,7 @@ def dead_dependencies(entries: t.Sequence[Finding | tuple[str, Finding]]) -> dic
                 continue
             dead.setdefault("database" if source == "postgres" else "cache", []).append(finding)
         elif finding.name == "dependency_reachable":
-            # service_start_info names the dependency: "app1 -> database 10.77.2.20:5432".
+            # service_start_info names the dependency: "app1 -> database 10.77.2.250:5432".
             for name in ("database", "cache"):
                 if f"-> {name}" in finding.target:
                     dead.setdefault(name, []).append(finding)

@@ -145,7 +145,7 @@ EXAMPLES = r"""
     key: "{{ backup.newest.key }}"
     scratch_database: "dr_drill_{{ ansible_date_time.epoch }}"
     postgres:
-      host: 10.77.2.20
+      host: 10.77.2.250
       user: admin
       password: "{{ dr_drill_postgres_password }}"
     expected_tables: [incidents, schema_migrations]
@@ -161,7 +161,7 @@ EXAMPLES = r"""
     run_id: "{{ drill_run_id }}"
     scratch_database: "{{ restore.scratch_database }}"
     postgres:
-      host: 10.77.2.20
+      host: 10.77.2.250
       user: admin
       password: "{{ dr_drill_postgres_password }}"
   delegate_to: bastion

@@ -123,7 +123,7 @@ EXAMPLES = r"""
 # The database sits on the private network: run the check on the bastion.
 - name: Name the slowest statements and the connection pool pressure
   platform_eng.incident_response.postgresql_health_info:
-    host: 10.77.2.20
+    host: 10.77.2.250
     user: admin
     password: "{{ vault_db_admin_password }}"
     database: incident_response
@@ -190,7 +190,7 @@ findings:
     target:
       description: The server and database, C(host:port/database).
       type: str
-      sample: 10.77.2.20:5432/incident_response
+      sample: 10.77.2.250:5432/incident_response
     status:
       description: V(ok), V(warn), V(critical) or V(unknown) (could not measure).
       type: str

@@ -101,7 +101,7 @@ EXAMPLES = r"""
 # The cache sits on the private network: run the check on the bastion.
 - name: Check the cache hit rate over ten seconds
   platform_eng.incident_response.redis_health_info:
-    host: 10.77.2.20
+    host: 10.77.2.250
     password: "{{ vault_redis_password }}"
     window_seconds: 10
   delegate_to: bastion
@@ -153,7 +153,7 @@ findings:
     target:
       description: The server, C(host:port).
       type: str
-      sample: 10.77.2.20:6379
+      sample: 10.77.2.250:6379
     status:
       description: V(ok), V(warn), V(critical) or V(unknown) (could not measure).
       type: str

@@ -165,7 +165,7 @@ EXAMPLES = r"""
     port: 9100
     dependencies:
       - name: database
-        host: 10.77.2.20
+        host: 10.77.2.250
         port: 5432
     paths: []
 """
@@ -300,7 +300,7 @@ dependencies:
   returned: always
   type: list
   elements: dict
-  sample: [{"name": "database", "host": "10.77.2.20", "port": 5432, "reachable": true, "connect_ms": 0.4,
+  sample: [{"name": "database", "host": "10.77.2.250", "port": 5432, "reachable": true, "connect_ms": 0.4,
             "error": null}]
   contains:
     name:
@@ -310,7 +310,7 @@ dependencies:
     host:
       description: Host connected to.
       type: str
-      sample: 10.77.2.20
+      sample: 10.77.2.250
     port:
       description: Port connected to.
       type: int

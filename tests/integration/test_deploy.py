@@ -65,7 +65,7 @@ def recap_changed(output: str, host: str) -> int:
 
 
 def migrations_applied(version: str) -> int:
-    out = lab_ssh("bastion", "PGPASSWORD=lab-admin-pw psql -X -At -h 10.77.2.20 -U admin -d incident_response "
+    out = lab_ssh("bastion", "PGPASSWORD=lab-admin-pw psql -X -At -h 10.77.2.250 -U admin -d incident_response "
                              f"-c \"SELECT count(*) FROM schema_migrations WHERE version = '{version}'\"").out
     return int(out.strip())
 

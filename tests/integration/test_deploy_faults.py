@@ -151,7 +151,7 @@ def test_failed_migration_is_announced_with_its_cause(lab, reset):
     assert result.rc != 0
     assert "Deploy of v1.2.3 to lab FAILED: Run the database migrations" in result.text
     assert "non-zero return code" not in result.text.split("FAILED:")[-1].split(".")[0]
-    assert "10.77.2.20" in result.text or "connect" in result.text.lower(), "the cause is not in the message"
+    assert "10.77.2.250" in result.text or "connect" in result.text.lower(), "the cause is not in the message"
     assert live_versions(lab) == {h["name"]: "v1.2.2" for h in lab["app_hosts"]}, "a host switched"
     assert lock_on_bastion() is None
     failed = [r["body"] for r in webhook_requests(lab) if r["body"].get("event") == "deploy_failed"]

@@ -41,7 +41,7 @@ def diagnose(alert: str, reports: Path, *extra: str, aws: bool = False) -> tuple
 
 
 def psql(sql: str, user: str = "admin", password: str = ADMIN_PW) -> None:
-    lab_ssh("bastion", f"PGPASSWORD={password} psql -X -q -At -h 10.77.2.20 -U {user} -d incident_response -c \"{sql}\"")
+    lab_ssh("bastion", f"PGPASSWORD={password} psql -X -q -At -h 10.77.2.250 -U {user} -d incident_response -c \"{sql}\"")
 
 
 def problems(report: dict[str, t.Any]) -> list[dict[str, t.Any]]:
@@ -110,7 +110,7 @@ def test_stopped_database_is_named_with_where(lab, clean_lab, reports):
     assert report["verdict"]["status"] == "critical"
     rows = problems(report)
     from_bastion = [r for r in rows if r["source"] == "postgres" and r["check"] == "connection"]
-    assert from_bastion and "10.77.2.20:5432" in from_bastion[0]["target"]
+    assert from_bastion and "10.77.2.250:5432" in from_bastion[0]["target"]
     # ... and from each app host, which is where the service fails.
     unreachable = {r["host"] for r in rows if r["check"] == "dependency_reachable"}
     assert unreachable == {"app1", "app2"}, rows
@@ -203,8 +203,8 @@ def test_dead_database_and_cache_come_before_a_fresh_release_and_no_rollback_is_
     assert deploy["value"] == "v1.2.2" and "cannot bring the database back" in deploy["resolution"]
     ids = [r["id"] for r in report["recommendations"]]
     assert ids[:2] == ["database_down", "cache_down"] and "rollback" not in ids, report["recommendations"]
-    assert "10.77.2.20:5432" in report["recommendations"][0]["evidence"]
-    assert "10.77.2.20:6379" in report["recommendations"][1]["evidence"]
+    assert "10.77.2.250:5432" in report["recommendations"][0]["evidence"]
+    assert "10.77.2.250:6379" in report["recommendations"][1]["evidence"]
     # What the on-call engineer reads first, on the console and in the Markdown: the database, then the cache.
     do_lines = [line for line in result.out.splitlines() if "DO: " in line]
     assert "database" in do_lines[0] and "cache" in do_lines[1], do_lines

@@ -73,7 +73,7 @@ def drill(tmp_path: pathlib.Path, prefix: str, *extra: str) -> tuple[Run, dict[s
 
 
 def scratch_databases() -> list[str]:
-    out = lab_ssh("bastion", "PGPASSWORD=lab-admin-pw psql -h 10.77.2.20 -U admin -d postgres -Atc "
+    out = lab_ssh("bastion", "PGPASSWORD=lab-admin-pw psql -h 10.77.2.250 -U admin -d postgres -Atc "
                              "\"SELECT datname FROM pg_database WHERE datname LIKE 'dr_drill_%'\"")
     return out.out.split()
 
@@ -200,7 +200,7 @@ def test_check_mode_changes_nothing_and_reports_what_would_run(tmp_path: pathlib
 def test_a_scratch_name_that_already_exists_is_refused_and_that_database_survives(tmp_path: pathlib.Path,
                                                                                   moto_url: str) -> None:
     prefix, _backup = produce_backup(moto_url)
-    psql = "PGPASSWORD=lab-admin-pw psql -X -q -h 10.77.2.20 -U admin"
+    psql = "PGPASSWORD=lab-admin-pw psql -X -q -h 10.77.2.250 -U admin"
     lab_ssh("bastion", f"{psql} -d postgres -c 'CREATE DATABASE dr_drill_someones'")
     try:
         lab_ssh("bastion", f"{psql} -d dr_drill_someones -c 'CREATE TABLE notes (id int); INSERT INTO notes VALUES (7)'")

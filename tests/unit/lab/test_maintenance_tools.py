@@ -100,8 +100,8 @@ def test_a_certificate_that_is_not_due_is_left_alone(tls: tuple) -> None:
 
 def test_env_file_is_read_as_data(tmp_path: pathlib.Path) -> None:
     env = tmp_path / "env"
-    env.write_text("# comment\nDB_HOST=10.77.2.20\nDB_PASSWORD=a=b$(id)\n\n")
-    assert backup_producer.read_env_file(env) == {"DB_HOST": "10.77.2.20", "DB_PASSWORD": "a=b$(id)"}
+    env.write_text("# comment\nDB_HOST=10.77.2.250\nDB_PASSWORD=a=b$(id)\n\n")
+    assert backup_producer.read_env_file(env) == {"DB_HOST": "10.77.2.250", "DB_PASSWORD": "a=b$(id)"}
 
 
 def test_dump_keys_sort_by_time() -> None:

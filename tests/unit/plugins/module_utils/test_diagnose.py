@@ -93,21 +93,21 @@ def test_a_check_skipped_in_check_mode_says_so():
 
 
 def test_dead_database_and_cache_come_before_a_recent_deploy_and_no_rollback_is_offered():
-    refused = "OperationalError: connection to server at \"10.77.2.20\", port 5432 failed: Connection refused"
+    refused = "OperationalError: connection to server at \"10.77.2.250\", port 5432 failed: Connection refused"
     results = [
         {"source": "http", "host": "bastion", "result": result(("metrics_5xx_ratio", "app2", "critical"))},
         {"source": "postgres", "host": "bastion", "result": {"findings": [
-            {"name": "connection", "target": "10.77.2.20:5432/incident_response", "status": "critical",
+            {"name": "connection", "target": "10.77.2.250:5432/incident_response", "status": "critical",
              "evidence": refused}]}},
         {"source": "redis", "host": "bastion", "result": {"findings": [
-            {"name": "connection", "target": "10.77.2.20:6379", "status": "critical",
-             "evidence": "ConnectionError: Error 111 connecting to 10.77.2.20:6379. Connection refused."}]}},
+            {"name": "connection", "target": "10.77.2.250:6379", "status": "critical",
+             "evidence": "ConnectionError: Error 111 connecting to 10.77.2.250:6379. Connection refused."}]}},
         {"source": "release_history", "host": "app2", "result": {
             "current": "v1.2.4", "entries": [{"version": "v1.2.4", "at": "2026-11-27T02:59:00Z"}]}},
     ]
     report = _diagnose.diagnose({"alert": "all", "results": results}, NOW)["report"]
     assert [r["id"] for r in report["recommendations"]] == ["database_down", "cache_down"]
-    assert "10.77.2.20:5432" in report["recommendations"][0]["evidence"]
+    assert "10.77.2.250:5432" in report["recommendations"][0]["evidence"]
     deploy = next(r for rows in report["findings"].values() for r in rows if r["check"] == "recent_deploy")
     assert deploy["severity"] == "warn" and "cannot bring the database back" in deploy["resolution"]
     assert "playbooks/rollback.yml" not in _diagnose.diagnose({"alert": "all", "results": results}, NOW)["markdown"]

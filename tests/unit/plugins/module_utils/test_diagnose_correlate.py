@@ -72,7 +72,7 @@ def test_database_cpu_above_80_percent_recommends_scaling_up(cpu, expected):
 
 @pytest.mark.parametrize(("status", "expected"), [("ok", []), ("warn", ["connection_pool"]), ("critical", ["connection_pool"])])
 def test_a_connection_pool_near_its_limit_is_named(status, expected):
-    pool = Finding("connections_in_use", "10.77.2.20:5432/incident_response", status, 88.0, 80, "percent", "88 of 100")
+    pool = Finding("connections_in_use", "10.77.2.250:5432/incident_response", status, 88.0, 80, "percent", "88 of 100")
     _extra, advice = correlate([pool], {}, NOW)
     assert [a.id for a in advice] == expected
     if advice:
@@ -96,12 +96,12 @@ def test_only_the_live_release_counts_and_bad_times_are_ignored():
 
 # --- ranking: a dead dependency outranks a recent deploy -------------------------------------------
 
-DB_REFUSED = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "critical",
+DB_REFUSED = ("postgres", Finding("connection", "10.77.2.250:5432/incident_response", "critical",
                                   evidence="OperationalError: connection refused"))
-CACHE_REFUSED = ("redis", Finding("connection", "10.77.2.20:6379", "critical",
-                                  evidence="ConnectionError: Error 111 connecting to 10.77.2.20:6379"))
-CACHE_OK = ("redis", Finding("connection", "10.77.2.20:6379", "ok", "7.0.15"))
-DB_OK = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "ok", 150000))
+CACHE_REFUSED = ("redis", Finding("connection", "10.77.2.250:6379", "critical",
+                                  evidence="ConnectionError: Error 111 connecting to 10.77.2.250:6379"))
+CACHE_OK = ("redis", Finding("connection", "10.77.2.250:6379", "ok", "7.0.15"))
+DB_OK = ("postgres", Finding("connection", "10.77.2.250:5432/incident_response", "ok", 150000))
 RECENT = {"app2": history("v1.2.4", 1)}
 
 
@@ -120,8 +120,8 @@ def test_healthy_database_plus_recent_deploy_plus_high_5xx_rolls_back_first():
 
 
 def test_the_database_unreachable_from_the_app_hosts_is_as_dead_as_a_stopped_one():
-    seen = ("service_start", Finding("dependency_reachable", "app1 -> database 10.77.2.20:5432", "critical",
-                                     evidence="TCP connect to 10.77.2.20:5432 failed: [Errno 111] refused"))
+    seen = ("service_start", Finding("dependency_reachable", "app1 -> database 10.77.2.250:5432", "critical",
+                                     evidence="TCP connect to 10.77.2.250:5432 failed: [Errno 111] refused"))
     _extra, advice = correlate([seen, ("http", ERRORS)], RECENT, NOW)
     assert [a.id for a in advice] == ["database_down"]
 
@@ -129,7 +129,7 @@ def test_the_database_unreachable_from_the_app_hosts_is_as_dead_as_a_stopped_one
 def test_cache_down_alone_names_the_cache():
     extra, advice = correlate([CACHE_REFUSED, DB_OK], {}, NOW)
     assert [a.id for a in advice] == ["cache_down"] and extra == []
-    assert "10.77.2.20:6379" in advice[0].evidence
+    assert "10.77.2.250:6379" in advice[0].evidence
 
 
 def test_cache_down_with_a_recent_bad_deploy_names_the_cache_first_and_the_rollback_second():
@@ -150,7 +150,7 @@ def test_a_connection_finding_without_its_source_is_not_guessed_at():
 
 
 def test_pool_exhaustion_is_not_a_dead_database_and_the_rollback_stays_first():
-    full = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "critical",
+    full = ("postgres", Finding("connection", "10.77.2.250:5432/incident_response", "critical",
                                 evidence="OperationalError: FATAL: sorry, too many clients already"))
     _extra, advice = correlate([full, ("http", ERRORS)], RECENT, NOW)
     assert [a.id for a in advice] == ["rollback", "connection_pool"]
@@ -158,14 +158,14 @@ def test_pool_exhaustion_is_not_a_dead_database_and_the_rollback_stays_first():
 
 
 def test_pool_near_its_limit_with_a_live_database_keeps_the_rollback_first():
-    pool = ("postgres", Finding("connections_in_use", "10.77.2.20:5432/incident_response", "critical", 96.0, 80,
+    pool = ("postgres", Finding("connections_in_use", "10.77.2.250:5432/incident_response", "critical", 96.0, 80,
                                 "percent"))
     _extra, advice = correlate([DB_OK, pool, ("http", ERRORS)], RECENT, NOW)
     assert [a.id for a in advice] == ["rollback", "connection_pool"]
 
 
 def test_an_unknown_connection_proves_nothing():
-    unknown = ("postgres", Finding("connection", "10.77.2.20:5432/incident_response", "unknown"))
+    unknown = ("postgres", Finding("connection", "10.77.2.250:5432/incident_response", "unknown"))
     _extra, advice = correlate([unknown, ("http", ERRORS)], RECENT, NOW)
     assert [a.id for a in advice] == ["rollback"]
 

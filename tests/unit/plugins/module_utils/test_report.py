@@ -21,8 +21,8 @@ ROLLBACK = {"id": "rollback", "severity": "critical", "summary": "Roll back: v1.
 def findings() -> list[tuple[str, str, Finding]]:
     return [
         ("http", "bastion", Finding("http_status", "app1", "ok", 200)),
-        ("redis", "bastion", Finding("cache_hit_rate", "10.77.2.20:6379", "warn", 45.0, 50, "%", "45 % of 900 lookups hit")),
-        ("postgres", "bastion", Finding("connection", "10.77.2.20:5432", "unknown", evidence="timed out")),
+        ("redis", "bastion", Finding("cache_hit_rate", "10.77.2.250:6379", "warn", 45.0, 50, "%", "45 % of 900 lookups hit")),
+        ("postgres", "bastion", Finding("connection", "10.77.2.250:5432", "unknown", evidence="timed out")),
         ("http", "bastion", Finding("metrics_5xx_ratio", "app2", "critical", 31.0, 5, "%", "31 % of 812 requests",
                                     "Check for recent deployments")),
     ]

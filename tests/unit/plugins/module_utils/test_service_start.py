@@ -215,8 +215,8 @@ def test_a_child_of_the_service_belongs_to_it(listener_process):
 
 
 def test_dependencies_come_from_the_environment_with_the_services_default_ports():
-    deps = dependencies_from_env({"DB_HOST": "10.77.2.20", "REDIS_HOST": "10.77.2.20", "REDIS_PORT": "6380"})
-    assert deps == [Dependency("database", "10.77.2.20", 5432), Dependency("cache", "10.77.2.20", 6380)]
+    deps = dependencies_from_env({"DB_HOST": "10.77.2.250", "REDIS_HOST": "10.77.2.250", "REDIS_PORT": "6380"})
+    assert deps == [Dependency("database", "10.77.2.250", 5432), Dependency("cache", "10.77.2.250", 6380)]
     missing = dependencies_from_env({"DB_PORT": "5432", "REDIS_HOST": "h", "REDIS_PORT": "secret-ish"})
     assert missing[0].problem == "DB_HOST is not set (see required_env)"
     assert missing[1].problem == "REDIS_PORT is not a port number" and "secret-ish" not in missing[1].problem
