@@ -47,6 +47,15 @@ def _undone(args):
     return {"outcomes": outcomes}
 
 
+def _pool(args):
+    return rollout.back_into_pool(_plain(args.get("outcomes") or {}), list(args.get("batch") or []))
+
+
+def _checkpoint(args):
+    return rollout.after_checkpoint(_plain(args.get("result") or {}), list(args.get("batch") or []),
+                                    list(args.get("to_return") or []))
+
+
 def _rollback_target(args):
     return rollout.rollback_target(_plain(args.get("histories") or {}), args.get("requested") or None)
 
@@ -77,7 +86,7 @@ def _gates(args):
 
 
 DECISIONS = {"batch": _batch, "undone": _undone, "rollback_target": _rollback_target, "fleet": _fleet,
-             "window": _window, "gates": _gates}
+             "window": _window, "gates": _gates, "pool": _pool, "checkpoint": _checkpoint}
 
 
 class ActionModule(ActionBase):

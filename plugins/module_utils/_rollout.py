@@ -30,9 +30,10 @@ def host_outcome(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
     result = result or {}
     if result.get("unreachable"):
         return {"status": UNREACHABLE, "msg": tail(result.get("msg") or "unreachable"), "switched": None,
-                "version_before": None, "version_after": None}
+                "restarted": None, "version_before": None, "version_after": None}
     if result.get("skipped") or not result:
-        return {"status": "skipped", "msg": "", "switched": False, "version_before": None, "version_after": None}
+        return {"status": "skipped", "msg": "", "switched": False, "restarted": False, "version_before": None,
+                "version_after": None}
     failed = bool(result.get("failed"))
     return {
         "status": FAILED if failed else OK,
@@ -40,9 +41,64 @@ def host_outcome(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         # A host whose step failed may still have switched before failing (for
         # example a failed health gate after the restart): the module says so.
         "switched": bool(result.get("switched")),
+        "restarted": bool(result.get("restarted")),
         "version_before": result.get("version_before"),
         "version_after": result.get("version_after"),
     }
+
+
+def after_checkpoint(result: t.Mapping[str, t.Any] | None, batch: t.Sequence[str],
+                     to_return: t.Sequence[str]) -> dict[str, t.Any]:
+    """What a batch boundary (rollout_checkpoint on the bastion) means for the run.
+
+    Returns ``aborted``, ``cause`` and ``to_return``: the hosts still out of
+    traffic that the finish play must put back. A failed return keeps its
+    hosts to retry; a lost lease has returned them already; a failed drain
+    leaves the hosts it took out untouched and healthy, so they go back.
+    """
+    result = result or {}
+    where = f"before switching {', '.join(batch)}"
+    if result.get("unreachable"):
+        return {"aborted": True, "to_return": list(to_return),
+                "cause": f"{where}: the bastion cannot be reached ({tail(result.get('msg') or 'unreachable')})"}
+    if result.get("failed"):
+        return {"aborted": True, "to_return": list(to_return), "cause": f"{where}: {tail(result.get('msg'))}"}
+    step = result.get("failed_step")
+    if step == "return":
+        return {"aborted": True, "to_return": list(to_return), "cause": f"{where}: {tail(result.get('msg'))}"}
+    if step == "lease":
+        return {"aborted": True, "to_return": [], "cause": f"{where}: {tail(result.get('msg'))}"}
+    if step == "drain":
+        return {"aborted": True, "to_return": list(result.get("drained") or []),
+                "cause": f"{where}: {tail(result.get('msg'))}"}
+    return {"aborted": False, "to_return": []}
+
+
+def back_into_pool(outcomes: t.Mapping[str, t.Mapping[str, t.Any]], batch: t.Sequence[str]) -> dict[str, t.Any]:
+    """Which hosts of a drained batch go back into the load balancer, and which stay out (and why).
+
+    A host goes back when it passed its health gate: its step succeeded, or it
+    was put back on its previous release (which gates too), or its step failed
+    before touching the running service (nothing switched or restarted). A host
+    that failed its gate, could not be put back, or cannot be reached stays out.
+    """
+    back, out = [], {}
+    for host in batch:
+        outcome = outcomes.get(host) or {}
+        status = outcome.get("status")
+        if outcome.get("undo_failed"):
+            out[host] = "it could not be put back on its previous release"
+        elif status == OK or outcome.get("undone"):
+            back.append(host)
+        elif status == UNREACHABLE:
+            out[host] = "it is unreachable, so its health is unknown"
+        elif status == FAILED and not outcome.get("switched") and not outcome.get("restarted"):
+            back.append(host)
+        elif status == "skipped":
+            back.append(host)
+        else:
+            out[host] = "it failed its health gate"
+    return {"back": back, "stay_out": out}
 
 
 def batch_verdict(outcomes: t.Mapping[str, t.Mapping[str, t.Any]], batch: t.Sequence[str],

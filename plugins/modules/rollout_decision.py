@@ -20,6 +20,10 @@ description:
     V(rolled_back)).
   - V(window) says whether a time is inside the deployment window (overnight windows included).
   - V(gates) lists the pre-deployment gates that are neither configured nor waived in a strict environment.
+  - V(pool) says which hosts of a drained O(batch) go back into the load balancer (they passed their health gate, or
+    their step failed before touching the service) and which stay out, and why.
+  - V(checkpoint) says what a batch boundary (M(platform_eng.incident_response.rollout_checkpoint)'s O(result)) means
+    for the run (whether it stops, why, and which hosts the finish must put back into traffic).
 author:
   - Platform Engineering Team (@platform-eng)
 extends_documentation_fragment:
@@ -37,7 +41,7 @@ options:
   decide:
     description: Which decision.
     type: str
-    choices: [batch, undone, rollback_target, fleet, window, gates]
+    choices: [batch, undone, rollback_target, fleet, window, gates, pool, checkpoint]
     required: true
   outcomes:
     description: Host to outcome (status, msg, switched, version_before, version_after) so far in the run.
@@ -45,6 +49,13 @@ options:
   results:
     description: Host to the registered result of its M(platform_eng.incident_response.release_step) task.
     type: dict
+  result:
+    description: The registered result of the batch's M(platform_eng.incident_response.rollout_checkpoint) task.
+    type: dict
+  to_return:
+    description: Hosts still out of the load balancer that the run must put back.
+    type: list
+    elements: str
   batch:
     description: The hosts of the batch being judged.
     type: list

@@ -213,3 +213,59 @@ def test_tail(text, expected):
 
 def test_tail_is_bounded():
     assert len(rollout.tail("x" * 5000)) == 603
+
+
+# --------------------------------------------------------------------------- load balancer decisions
+
+def _out(status, **extra):
+    return dict({"status": status, "switched": False, "restarted": False, "version_before": "v1.2.2",
+                 "version_after": "v1.2.3"}, **extra)
+
+
+@pytest.mark.parametrize("outcome, goes_back, why", [
+    (_out("ok", switched=True, restarted=True), True, None),
+    # Failed its gate after the switch, then put back on its old release (which gates too): healthy again.
+    (_out("failed", switched=True, restarted=True, undone=True), True, None),
+    # Failed before touching the running service (preparing the release failed): still healthy on the old one.
+    (_out("failed"), True, None),
+    (_out("failed", restarted=True), False, "it failed its health gate"),
+    (_out("failed", switched=True, restarted=True), False, "it failed its health gate"),
+    (_out("failed", switched=True, undone=True, undo_failed=True), False, "could not be put back"),
+    (_out("unreachable", switched=None, restarted=None), False, "unreachable"),
+], ids=["ok", "undone", "failed-before-touching", "failed-gate-after-restart", "failed-gate-after-switch",
+        "undo-failed", "unreachable"])
+def test_back_into_pool_only_returns_hosts_that_passed_a_gate(outcome, goes_back, why):
+    decision = rollout.back_into_pool({"app1": outcome}, ["app1"])
+    assert (decision["back"] == ["app1"]) is goes_back
+    if why:
+        assert why in decision["stay_out"]["app1"]
+    else:
+        assert decision["stay_out"] == {}
+
+
+def test_back_into_pool_keeps_the_batch_order_and_ignores_other_batches():
+    outcomes = {"app1": _out("ok"), "app2": _out("failed", restarted=True), "app3": _out("ok")}
+    decision = rollout.back_into_pool(outcomes, ["app3", "app2"])
+    assert decision == {"back": ["app3"], "stay_out": {"app2": "it failed its health gate"}}
+
+
+@pytest.mark.parametrize("result, aborted, to_return, cause", [
+    ({"failed_step": None, "returned": ["app1"], "drained": ["app2"]}, False, [], None),
+    ({"failed_step": "return", "msg": "returning app1 to the load balancer: app1 did not come back"}, True,
+     ["app1"], "before switching app2: returning app1"),
+    ({"failed_step": "lease", "msg": "This run (r1) no longer holds the deploy lock"}, True, [],
+     "before switching app2: This run (r1) no longer holds"),
+    ({"failed_step": "drain", "msg": "taking app2 out of the load balancer: timeout", "drained": ["app2"]}, True,
+     ["app2"], "before switching app2: taking app2 out"),
+    ({"unreachable": True, "msg": "ssh: connect to host 10.77.1.10 port 22: Connection refused"}, True, ["app1"],
+     "before switching app2: the bastion cannot be reached (ssh: connect"),
+    ({"failed": True, "msg": "rollout checkpoint on this host: bad"}, True, ["app1"], "before switching app2: rollout"),
+], ids=["ok", "return-failed", "lease-lost", "drain-failed", "bastion-unreachable", "module-failed"])
+def test_after_checkpoint(result, aborted, to_return, cause):
+    decision = rollout.after_checkpoint(result, ["app2"], ["app1"])
+    assert decision["aborted"] is aborted
+    assert decision["to_return"] == to_return
+    if cause:
+        assert decision["cause"].startswith(cause)
+    else:
+        assert "cause" not in decision
