@@ -7,7 +7,9 @@
 The module runs first without an archive. A host that already has the
 release on disk (every rollback, a rerun) needs no transfer at all; one that
 lacks it answers ``needs_archive`` and gets the archive copied into its
-state directory, then the module runs again.
+state directory, then the module runs again. With ``send_archive`` (the plan
+found the release missing there) the copy comes first and the module runs
+once.
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         src = args.get("src")
-        answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        if not answer.get("needs_archive"):
-            result.update(answer)
-            return result
+        # The plan already knows the host lacks the release: ship first, and run the module once.
+        send_first = bool(args.pop("send_archive", False)) and bool(src) and not self._play_context.check_mode
+        if not send_first:
+            answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+            if not answer.get("needs_archive"):
+                result.update(answer)
+                return result
+        else:
+            answer = {"needs_archive": True}
         if not src or not os.path.isfile(os.path.expanduser(src)):
             result.update(answer, failed=True, needs_archive=True,
                           msg=f"release {args.get('version')} is not on this host and no archive was given to copy "
