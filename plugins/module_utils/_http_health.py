@@ -40,6 +40,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     Finding,
     IncidentResponseError,
     compare,
+    rated_finding,
     summarize,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._json_assertions import (
@@ -458,30 +459,6 @@ def scrape(url: str, headers: dict[str, str], tls: ssl.SSLContext, timeout: floa
 # --------------------------------------------------------------------------
 # Findings
 # --------------------------------------------------------------------------
-
-
-def rated_finding(
-    name: str,
-    target: str,
-    value: float | None,
-    warn: float | None,
-    critical: float | None,
-    unit: str,
-    evidence: str,
-    remediation: str,
-) -> Finding:
-    """A higher-is-worse measurement judged by the shared ``compare`` rule."""
-    status = compare(value, warn, critical)
-    return Finding(
-        name=name,
-        target=target,
-        status=status,
-        value=value,
-        threshold={"warn": warn, "critical": critical},
-        unit=unit,
-        evidence=evidence,
-        remediation=remediation if status in (WARN, CRITICAL) else None,
-    )
 
 
 def error_rate_finding(name: str, target: str, value: float | None, thresholds: Thresholds, evidence: str) -> Finding:
