@@ -23,7 +23,11 @@ description:
   - Each check in O(planned) that has no entry in O(results) (its host was dropped from the play as unreachable or
     failed) becomes such a finding too, so a check never disappears from the report.
   - Causes are ranked; a dead dependency (PostgreSQL or Redis refusing connections, seen from the bastion or the app
-    hosts) comes before a recent deploy, and while the database is down no rollback is recommended.
+    hosts, or a cache ElastiCache reports as not available) comes before a recent deploy, and while the database is
+    down no rollback is recommended. A stuck SQS queue (a backlog, messages in its dead-letter queue) comes after the
+    rollback, with the redrive command; a cache near its node's memory recommends scaling it up.
+  - An ElastiCache result's C(elasticache_memory) finding, which the module cannot judge without Redis C(used_memory),
+    is judged here against the C(memory.used_bytes) of the C(redis) result, with the module's thresholds.
   - Runs on the controller (C(delegate_to=localhost)).
 author:
   - Platform Engineering Team (@platform-eng)
