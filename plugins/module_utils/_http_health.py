@@ -79,6 +79,11 @@ REMEDIATION_HEALTH_DOCUMENT = (
     "The health document reports a failing check (see evidence). Runbook: if database issue, "
     "check connection pool exhaustion; if recent deployment, rollback immediately."
 )
+REMEDIATION_OPTIONAL = (
+    "The service answers, but not on {path}: the runbook lists /health, /metrics and /docs as its endpoints. Check "
+    "that the live release still serves this path (a route dropped or renamed in a recent release) and read the "
+    "service's log for its requests. Not an outage: the service itself works."
+)
 REMEDIATION_RESTARTED = (
     "The service restarted during the metrics window: read its log for a crash and check whether "
     "a deployment is running (runbook 'Service Won't Start'), then run the check again."
@@ -171,6 +176,8 @@ class Endpoint:
     samples: int
     timeout: float
     metrics_url: str | None = None
+    # A path the service works without (API docs, say): judged on its status alone, a failure at most a warning.
+    required: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,12 +259,15 @@ def _endpoint(raw: t.Any, index: int, params: t.Mapping[str, t.Any], metrics: Me
             assertions.append(parse_assertion(text))
         except AssertionSyntaxError as exc:
             raise IncidentResponseError(f"{where}: invalid json_assertions entry {text!r}: {exc}") from None
+    required = raw.get("required") is not False
     metrics_url = raw.get("metrics_url")
+    if metrics_url and not required:
+        raise IncidentResponseError(f"{where}: metrics_url needs required: true; an optional path is never scraped")
     if metrics_url:
         metrics_url = _check_url(metrics_url, f"{where}: metrics_url")
-    elif metrics.window > 0:
+    elif metrics.window > 0 and required:
         metrics_url = default_metrics_url(url)
-    return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, metrics_url or None)
+    return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, metrics_url or None, required)
 
 
 def _thresholds(params: t.Mapping[str, t.Any]) -> Thresholds:
@@ -592,7 +602,21 @@ def _probe_findings(
                 remediation=REMEDIATION_HEALTH_DOCUMENT if status == CRITICAL else None,
             )
         )
+    if not endpoint.required:
+        return _optional(endpoint, findings)
     return findings
+
+
+def _optional(endpoint: Endpoint, findings: list[Finding]) -> list[Finding]:
+    """An optional path: its status (and assertions) only, and a failure is a warning, never an outage."""
+    path = urllib.parse.urlsplit(endpoint.url).path or "/"
+    kept = [f for f in findings if f.name in ("http_status", "http_json_assertions")]
+    for finding in kept:
+        if finding.status == CRITICAL:
+            finding.status = WARN
+        if finding.status == WARN:
+            finding.remediation = REMEDIATION_OPTIONAL.format(path=path)
+    return kept
 
 
 def _metrics_findings(
