@@ -166,7 +166,8 @@ def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None
     started = params.get("started_epoch")
     if started:
         durations["total_seconds"] = round(now.timestamp() - float(started), 2)
-    report = _report.build(alert, pairs, [a.as_dict() for a in advice], hosts, durations, RESOLUTIONS, now)
+    report = _report.build(alert, pairs, [a.as_dict() for a in advice], hosts, durations, RESOLUTIONS, now,
+                           params.get("dashboards"))
     return {
         "report": report,
         "markdown": _report.markdown(report),

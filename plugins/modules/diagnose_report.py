@@ -98,6 +98,13 @@ options:
   reports_dir:
     description: Write C(diagnose-<alert>-<time>.json) and C(.md) here; not set means do not write.
     type: path
+  dashboards:
+    description:
+      - Dashboard name to URL, the runbook's Key Dashboards (C(incident_response_dashboards)). They are in the report's
+        C(dashboards), on a line under the headline of the Markdown (on its last line for an all-clear) and in the
+        console lines.
+    type: dict
+    default: {}
   fail_on:
     description: RV(fails) is true when the verdict reaches this status. The module itself never fails on a verdict.
     type: str
@@ -151,6 +158,7 @@ report:
                        command: "ansible-playbook playbooks/rollback.yml", runbook: "...", evidence: "..."}]
     hosts: {app1: [release_history, service_start], bastion: [http, postgres]}
     durations: {total_seconds: 12.4}
+    dashboards: {Grafana: "https://grafana.example.com/d/incident-response"}
 markdown:
   description: The report for people.
   returned: always
@@ -204,6 +212,7 @@ def main() -> None:
             durations=dict(type="dict", default={}),
             started_epoch=dict(type="float"),
             reports_dir=dict(type="path"),
+            dashboards=dict(type="dict", default={}),
             fail_on=dict(type="str", choices=["none", "warn", "critical"], default="none"),
         ),
         supports_check_mode=True,
