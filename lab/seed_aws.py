@@ -401,8 +401,8 @@ def ensure_queues(sqs: t.Any) -> dict[str, t.Any]:
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = queue_url(sqs, QUEUE, {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})
     sent = top_up(sqs, url, BACKLOG_MESSAGES, lambda n: json.dumps({"job": "notify", "incident": n}))
-    dead = top_up(sqs, dlq_url, DEAD_LETTERS, lambda n: json.dumps({"job": "notify", "incident": n,
-                                                                     "error": "SMTP 421 try again later"}))
+    dead = top_up(sqs, dlq_url, DEAD_LETTERS,
+                  lambda n: json.dumps({"job": "notify", "incident": n, "error": "SMTP 421 try again later"}))
     return {"queue": QUEUE, "url": url, "messages": BACKLOG_MESSAGES, "sent": sent,
             "dead_letter_queue": DEAD_LETTER_QUEUE, "dead_letter_arn": dlq_arn, "dead_letters": DEAD_LETTERS,
             "dead_letters_sent": dead}

@@ -299,4 +299,3 @@ def elasticache_health(params: t.Mapping[str, t.Any], session: AwsSession | None
     }
     result.update(summarize(findings))
     return result
-

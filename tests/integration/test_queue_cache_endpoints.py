@@ -31,7 +31,9 @@ import pytest
 
 from conftest import lab_ssh, run
 from test_aws_modules import FQCN, playbook
-from test_diagnose import AWS_ENV, clean_lab, diagnose, problems, reports  # noqa: F401 -- fixtures
+from test_diagnose import AWS_ENV, diagnose, problems
+# Fixtures: pytest finds them by name in this module, so they look unused.
+from test_diagnose import clean_lab, reports  # noqa: F401 pylint: disable=unused-import
 from test_incident import STORE, delivered, forget_deliveries, incident, opened_id
 
 QUEUE = "sqs:incident-response-jobs"

@@ -87,8 +87,8 @@ def test_no_age_datapoint_is_unknown_unless_the_queue_is_empty() -> None:
 @pytest.mark.parametrize("waiting, in_flight, status", [(0, 0, OK), (1, 0, WARN), (0, 1, WARN), (100, 0, WARN),
                                                         (100, 1, CRITICAL)])
 def test_any_message_in_the_dead_letter_queue_is_at_least_a_warning(waiting: int, in_flight: int, status: str) -> None:
-    policy = _aws_sqs.parse_redrive_policy({"RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN,
-                                                                          "maxReceiveCount": "5"})})
+    redrive = json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": "5"})
+    policy = _aws_sqs.parse_redrive_policy({"RedrivePolicy": redrive})
     finding = _aws_sqs.dlq_finding(TARGET, policy, attrs(ApproximateNumberOfMessages=waiting,
                                                          ApproximateNumberOfMessagesNotVisible=in_flight), TH)
     assert (finding.status, finding.value) == (status, waiting + in_flight)
@@ -148,8 +148,8 @@ def make_queues(session: _aws.AwsSession, backlog: int, dead: int) -> str:
     for start in range(0, backlog, 10):
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "job"}
                                                       for i in range(start, min(backlog, start + 10))])
-    for _ in range(dead):
-        sqs.send_message(QueueUrl=dlq, MessageBody="failed job")
+    for number in range(dead):
+        sqs.send_message(QueueUrl=dlq, MessageBody=f"failed job {number}")
     return url
 
 
