@@ -37,7 +37,7 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_ENDPOINT_URL": "http://10.77.1.1:5000", "AWS_EC2_METADATA_DISABLED": "true"}
 PROBES = {"http": "bastion", "redis": "bastion", "postgres": "bastion", "k8s": "localhost",
           "service_start": "app1", "release_history": "app1", "cloudwatch_logs": "localhost", "rds": "localhost",
-          "security_groups": "localhost"}
+          "security_groups": "localhost", "elasticache": "localhost", "sqs": "localhost"}
 
 EMPTY = """
 - name: Measure the start-up floor
@@ -54,10 +54,8 @@ PROBE = """
     - name: Describe the endpoints as the plan step does
       ansible.builtin.set_fact:
         diagnose__endpoints: >-
-          {{{{ diagnose__endpoints | default([]) + [{{'name': item,
-             'url': 'http://' ~ hostvars[item].ansible_host ~ ':8080/health',
-             'json_assertions': ['status == "ok"']}}] }}}}
-      loop: "{{{{ groups['app_servers'] }}}}"
+          {{{{ groups['app_servers'] | platform_eng.incident_response.service_endpoints(hostvars=hostvars,
+             port=incident_response_app_port, paths=incident_response_endpoints, metrics=true) }}}}
     - name: Run the probe
       ansible.builtin.include_role:
         name: platform_eng.incident_response.diagnose

@@ -13,18 +13,25 @@ What it creates (found again by name or tag on the next run, never duplicated):
 - EC2 instances app1, app2 and bastion in those groups;
 - RDS instance incident-response-prod (postgres 15, db.t3.medium, Multi-AZ, 100 GiB) in the db group,
   and a manual snapshot;
-- S3 bucket backups-incident-response with backups under latest/ and the prefixes the tests need.
+- S3 bucket backups-incident-response with backups under latest/ and the prefixes the tests need;
+- SQS queue incident-response-jobs with a RedrivePolicy to incident-response-jobs-dlq (maxReceiveCount 5), a
+  backlog of 1500 messages (above sqs_queue_health_info's 1000) and 3 messages in the dead-letter queue, topped
+  up to those counts on every run, never doubled;
+- ElastiCache cache cluster incident-response-cache (redis 7.1, cache.t3.micro), standing for the lab's Redis.
 
 What every run adds fresh, because an incident window is always "now":
 - CloudWatch metrics for the last 15 minutes: the instance's CPU, connections, storage, latency, and
   ALB-style RequestCount, HTTPCode_Target_5XX_Count and TargetResponseTime; the 5xx ratio is 7 % over
   the last 8 minutes and 0.5 % before (the runbook's high_error_rate alert is firing);
-- log streams in /aws/lambda/incident-response with events for the last 10 minutes, some of them 5xx.
+- log streams in /aws/lambda/incident-response with events for the last 10 minutes, some of them 5xx;
+- the queue's ApproximateAgeOfOldestMessage for the last 15 minutes: its consumers stopped when the 5xx spike
+  began, so the oldest message is 8.5 minutes old now (moto publishes no SQS metrics of its own).
 
 What moto does not let us fake: S3 LastModified and RDS snapshot times are the moment of the upload or
 snapshot, on moto's clock. Backups of "different ages" are therefore seconds apart, in a known order;
 tests judge real ages with the modules' ``as_of`` option instead of backdated objects. ``--now`` moves
-only the metric and log timestamps.
+only the metric and log timestamps. moto's ElastiCache has no node details, and a cluster deleted there
+stays in status ``deleting`` for good: this script cannot bring it back (restart moto, then seed again).
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ LOAD_BALANCER = "app/incident-response-alb/50dc6c495c0c9188"
 OFFICE_CIDR = "203.0.113.0/24"  # TEST-NET-3: documentation range, never routed
 ARCHIVE_OBJECTS = 1005  # more than one ListObjectsV2 page (1000 keys)
 INCIDENT_MINUTES = 8  # the 5xx spike covers the last 8 of the 15 seeded minutes
+QUEUE = f"{PREFIX}-jobs"
+DEAD_LETTER_QUEUE = f"{QUEUE}-dlq"
+BACKLOG_MESSAGES = 1500  # above the depth_warn (1000) of sqs_queue_health_info
+DEAD_LETTERS = 3  # any message in a dead-letter queue is a warning
+CACHE_CLUSTER = f"{PREFIX}-cache"
 
 
 def tag(name: str) -> list[dict[str, t.Any]]:
@@ -360,6 +372,70 @@ def seed_logs(logs: t.Any, now: datetime.datetime) -> dict[str, t.Any]:
     }
 
 
+def queue_url(sqs: t.Any, name: str, attributes: dict[str, str] | None = None) -> str:
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise
+    return sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
+
+
+def top_up(sqs: t.Any, url: str, wanted: int, body: t.Callable[[int], str]) -> int:
+    """Send what the queue lacks of ``wanted`` messages (waiting plus in flight); return how many were sent."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    present = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    missing = list(range(present, wanted))
+    batches = [missing[i : i + 10] for i in range(0, len(missing), 10)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda batch: sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": body(n)} for n in batch]), batches))
+    return len(missing)
+
+
+def ensure_queues(sqs: t.Any) -> dict[str, t.Any]:
+    """The job queue with its dead-letter queue, a backlog in the one and dead letters in the other."""
+    dlq_url = queue_url(sqs, DEAD_LETTER_QUEUE)
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = queue_url(sqs, QUEUE, {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})
+    sent = top_up(sqs, url, BACKLOG_MESSAGES, lambda n: json.dumps({"job": "notify", "incident": n}))
+    dead = top_up(sqs, dlq_url, DEAD_LETTERS,
+                  lambda n: json.dumps({"job": "notify", "incident": n, "error": "SMTP 421 try again later"}))
+    return {"queue": QUEUE, "url": url, "messages": BACKLOG_MESSAGES, "sent": sent,
+            "dead_letter_queue": DEAD_LETTER_QUEUE, "dead_letter_arn": dlq_arn, "dead_letters": DEAD_LETTERS,
+            "dead_letters_sent": dead}
+
+
+def seed_queue_metrics(cloudwatch: t.Any, now: datetime.datetime) -> dict[str, t.Any]:
+    """ApproximateAgeOfOldestMessage a minute apart: 30 s while consumers ran, then growing a minute a minute."""
+    end = now.replace(second=0, microsecond=0)
+    ages = {}
+    for minute in range(15):
+        stopped_for = max(0, INCIDENT_MINUTES - minute)
+        ages[minute] = 30.0 + 60.0 * stopped_for
+        cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+            "MetricName": "ApproximateAgeOfOldestMessage", "Dimensions": [{"Name": "QueueName", "Value": QUEUE}],
+            "Timestamp": end - datetime.timedelta(minutes=minute), "Value": ages[minute], "Unit": "Seconds"}])
+    return {"queue": QUEUE, "oldest_age_seconds": {"newest": ages[0], "before_incident": ages[INCIDENT_MINUTES]}}
+
+
+def ensure_cache(elasticache: t.Any) -> dict[str, t.Any]:
+    try:
+        cluster = elasticache.describe_cache_clusters(CacheClusterId=CACHE_CLUSTER)["CacheClusters"][0]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "CacheClusterNotFound":
+            raise
+        cluster = elasticache.create_cache_cluster(
+            CacheClusterId=CACHE_CLUSTER, CacheNodeType="cache.t3.micro", Engine="redis", EngineVersion="7.1",
+            NumCacheNodes=1, Tags=tag(CACHE_CLUSTER),
+        )["CacheCluster"]
+    return {"cache_cluster_id": CACHE_CLUSTER, "status": cluster.get("CacheClusterStatus"),
+            "node_type": cluster["CacheNodeType"], "engine": cluster["Engine"],
+            "engine_version": cluster.get("EngineVersion")}
+
+
 def dump(label: str, size: int) -> bytes:
     """Deterministic stand-in for a pg_dump file."""
     seed = hashlib.sha256(label.encode()).digest()
@@ -474,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         "db_instance": ensure_database(client("rds"), network["subnets"], groups["db"]),
         "metrics": seed_metrics(client("cloudwatch"), now),
         "logs": seed_logs(client("logs"), now),
+        "queues": ensure_queues(client("sqs")),
+        "queue_metrics": seed_queue_metrics(client("cloudwatch"), now),
+        "cache": ensure_cache(client("elasticache")),
     }
     s3 = client("s3")
     ensure_backups(s3)

@@ -32,10 +32,12 @@ class ActionModule(ActionBase):
             channel=dict(type="str", default="#deployments"),
             username=dict(type="str", default="incident-response-automation"),
             fields=dict(type="dict", default={}),
+            dashboards=dict(type="dict", default={}),
             timeout=dict(type="float", default=10),
             fail_on_error=dict(type="bool", default=False),
         ))
-        body = webhook.payload(args["text"], args["channel"], args["username"], args["event"], args["fields"])
+        body = webhook.payload(args["text"], args["channel"], args["username"], args["event"], args["fields"],
+                               args["dashboards"])
         if self._play_context.check_mode:
             return dict(result, changed=False, delivered=False, event=args["event"],
                         msg=f"check mode: {args['event']} would be posted to {args['channel']}")

@@ -41,6 +41,10 @@ options:
     description: Job-specific data (backup, restore, plan), kept under C(details).
     type: dict
     default: {}
+  dashboards:
+    description: Dashboard name to URL (the runbook's Key Dashboards), linked from the report and its console lines.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -68,12 +72,13 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._re
 
 def maintenance_report(checks: t.Sequence[t.Mapping[str, t.Any]], title: str, schema: str,
                        hosts: t.Mapping[str, t.Any] | None = None, durations: t.Mapping[str, t.Any] | None = None,
-                       details: t.Mapping[str, t.Any] | None = None) -> dict[str, t.Any]:
+                       details: t.Mapping[str, t.Any] | None = None,
+                       dashboards: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
     try:
         pairs = [(str(check["source"]), Finding(**dict(f))) for check in checks for f in check.get("findings") or []]
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"maintenance_report: each entry needs 'source' and findings of the shared shape: {exc}")
-    report = build(title, pairs, [], hosts or {}, durations or {})
+    report = build(title, pairs, [], hosts or {}, durations or {}, dashboards=dashboards)
     report["schema"] = schema
     report["details"] = dict(details or {})
     # The diagnosis title names an alert; a maintenance job is not one.

@@ -74,7 +74,15 @@ _CREDENTIAL_CODES = {
     "InvalidToken",
     "IncompleteSignature",
 }
-_NOT_FOUND_CODES = {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}
+_NOT_FOUND_CODES = {
+    "NoSuchBucket",
+    "NoSuchKey",
+    "404",
+    "NotFound",
+    # SQS: the query protocol's code, and the JSON protocol's.
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+}
 _THROTTLED_CODES = {
     "Throttling",
     "ThrottlingException",

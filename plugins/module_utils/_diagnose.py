@@ -19,6 +19,7 @@ import tempfile
 import typing as t
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _report
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_elasticache import memory_finding
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._diagnose_correlate import correlate
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     UNKNOWN,
@@ -41,6 +42,8 @@ RESOLUTIONS = {
     "cloudwatch_metrics": "High Error Rate: scale up if resource saturation detected",
     "rds": "Database Connection Errors: verify database is running",
     "security_groups": "Database Connection Errors: check security group rules",
+    "elasticache": "High Latency: check cache hit rate, warm cache if needed",
+    "sqs": "High Error Rate: review application logs for stack traces; scale up if resource saturation detected",
 }
 _FIELDS = ("name", "target", "status", "value", "threshold", "unit", "evidence", "remediation")
 
@@ -67,6 +70,40 @@ def _findings_of(item: t.Mapping[str, t.Any]) -> list[Finding]:
         return [could_not_check(source, host, "check_incomplete",
                                 f"{source} did not finish within its time limit or returned no findings")]
     return [Finding(**{k: f.get(k) for k in _FIELDS}) for f in result["findings"]]
+
+
+def join_cache_memory(results: t.Sequence[t.Mapping[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """The results, with ElastiCache's memory judged against the ``used_memory`` the Redis check read.
+
+    The two checks run apart (ElastiCache from the controller, Redis from the bastion, which reaches the
+    cache), so the ElastiCache module cannot see ``used_memory`` itself and reports its memory finding as
+    ``unknown``. Here both results are at hand: the finding is judged with the module's own function and
+    thresholds. Anything missing (no Redis result, a failed check) leaves the ``unknown`` finding as it was.
+    """
+    used = host = None
+    for item in results:
+        memory = (item.get("result") or {}).get("memory") if item.get("source") == "redis" else None
+        if isinstance(memory, dict) and memory.get("used_bytes") is not None:
+            used, host = int(memory["used_bytes"]), item.get("host") or "localhost"
+            break
+    joined = []
+    for item in results:
+        result = item.get("result") or {}
+        cache = result.get("cache")
+        if item.get("source") != "elasticache" or used is None or not isinstance(cache, dict):
+            joined.append(dict(item))
+            continue
+        findings = []
+        for finding in result.get("findings") or []:
+            if finding.get("name") == "elasticache_memory" and finding.get("status") == UNKNOWN:
+                limits = finding.get("threshold") or {}
+                finding = memory_finding(
+                    finding["target"], cache.get("node_type"), cache.get("node_memory_bytes"),
+                    cache.get("node_memory_source") or "", used, limits.get("warn"), limits.get("critical"),
+                    f"Redis INFO from {host}").as_dict()
+            findings.append(finding)
+        joined.append({**item, "result": {**result, "findings": findings}})
+    return joined
 
 
 def _is_history(result: t.Mapping[str, t.Any]) -> bool:
@@ -108,7 +145,7 @@ def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None
     pairs: list[tuple[str, str, Finding]] = []
     hosts: dict[str, list[str]] = {}
     releases: dict[str, t.Mapping[str, t.Any]] = {}
-    results = params.get("results") or []
+    results = join_cache_memory(params.get("results") or [])
     for item in results:
         host = item.get("host") or "localhost"
         hosts.setdefault(host, []).append(item["source"])
@@ -129,7 +166,8 @@ def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None
     started = params.get("started_epoch")
     if started:
         durations["total_seconds"] = round(now.timestamp() - float(started), 2)
-    report = _report.build(alert, pairs, [a.as_dict() for a in advice], hosts, durations, RESOLUTIONS, now)
+    report = _report.build(alert, pairs, [a.as_dict() for a in advice], hosts, durations, RESOLUTIONS, now,
+                           params.get("dashboards"))
     return {
         "report": report,
         "markdown": _report.markdown(report),

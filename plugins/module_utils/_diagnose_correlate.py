@@ -14,7 +14,9 @@ Causes are ranked, not just listed: a dependency that is down (the database,
 the cache) explains a high error rate better than a release that happened to
 go live a minute earlier, and it comes first. When the database is down no
 rollback is recommended at all: a rollback cannot bring a database back, and
-the release's migrations run there.
+the release's migrations run there. A stuck queue (a backlog, its dead-letter
+queue filling) comes after the rollback: a bad release is the likelier reason
+its consumers fail, and rolling back fixes both.
 """
 
 from __future__ import annotations
@@ -44,8 +46,14 @@ POOL_CHECKS = frozenset({"connections_in_use", "rds_connections", "clients"})
 # A server that answers "too many clients" is alive and its pool is exhausted: that is not a dead database.
 POOL_EXHAUSTED = re.compile(r"too many clients|remaining connection slots|max number of clients", re.I)
 
+QUEUE_BACKLOG_CHECKS = frozenset({"sqs_depth", "sqs_oldest_age"})
+DEAD_LETTER_CHECKS = frozenset({"sqs_dlq_depth"})
+CACHE_MEMORY_CHECKS = frozenset({"elasticache_memory"})
+_SQS_ARN = re.compile(r"arn:aws[\w-]*:sqs:[\w-]+:\d+:[\w.-]+")
+
 # Order among recommendations of the same severity: the most likely cause first.
-PRIORITY = {"database_down": 0, "cache_down": 1, "rollback": 2, "connection_pool": 3, "scale_up_database": 4}
+PRIORITY = {"database_down": 0, "cache_down": 1, "rollback": 2, "queue_backlog": 3, "dead_letters": 4,
+            "connection_pool": 5, "scale_up_database": 6, "cache_memory": 7}
 
 
 @dataclasses.dataclass
@@ -140,6 +148,9 @@ def dead_dependencies(entries: t.Sequence[Finding | tuple[str, Finding]]) -> dic
                     dead.setdefault(name, []).append(finding)
         elif finding.name == "rds_status":
             dead.setdefault("database", []).append(finding)
+        elif finding.name == "elasticache_status":
+            # AWS says the cache is not available (deleting, rebooting, restore-failed...).
+            dead.setdefault("cache", []).append(finding)
     return dead
 
 
@@ -192,6 +203,47 @@ def _recent_deploy_finding(deploys: list[Deploy], suspect: bool, dead: t.Mapping
                    remediation="If recent deployment, rollback immediately")
 
 
+def _dead_letter_arn(letters: t.Sequence[Finding]) -> str | None:
+    """The dead-letter queue's ARN, which sqs_queue_health_info writes into the evidence of sqs_dlq_depth."""
+    for finding in letters:
+        match = _SQS_ARN.search(str(finding.evidence or ""))
+        if match:
+            return match.group(0)
+    return None
+
+
+def _queue_advice(plain: t.Sequence[Finding]) -> list[Recommendation]:
+    """A backlog (depth or the oldest message's age) per queue, with its dead letters if any; dead letters alone."""
+    advice = []
+    backlog = _bad(plain, QUEUE_BACKLOG_CHECKS, WARN)
+    # The "no dead-letter queue" warning has no value: it is a configuration finding, not dead letters.
+    dead = [f for f in _bad(plain, DEAD_LETTER_CHECKS, WARN) if isinstance(f.value, (int, float)) and f.value > 0]
+    for queue in sorted({f.target for f in backlog + dead}):
+        waiting = [f for f in backlog if f.target == queue]
+        letters = [f for f in dead if f.target == queue]
+        arn = _dead_letter_arn(letters)
+        redrive = f"aws sqs start-message-move-task --source-arn {arn}" if arn else None
+        evidence = "; ".join(f"{_describe(f)}: {f.evidence}" for f in waiting + letters)
+        if waiting:
+            also = f" and {letters[0].value:g} messages are in its dead-letter queue" if letters else ""
+            advice.append(Recommendation(
+                "queue_backlog", max((f.status for f in waiting + letters), key=rank),
+                f"The queue {queue.split(':', 1)[-1]} is backing up{also}: its consumers are stuck or failing; "
+                "check them (their logs, a recent deploy), scale them up if they are saturated"
+                + (", then redrive the dead letters once they work" if letters else ""),
+                "High Error Rate, resolution 2: review application logs for stack traces; resolution 5: scale up if "
+                "resource saturation detected",
+                evidence, redrive))
+        else:
+            advice.append(Recommendation(
+                "dead_letters", max((f.status for f in letters), key=rank),
+                f"{letters[0].value:g} messages of {queue.split(':', 1)[-1]} failed and wait in its dead-letter queue: "
+                "read one to see why, fix the consumer, then redrive them",
+                "High Error Rate, resolution 2: review application logs for stack traces",
+                evidence, redrive))
+    return advice
+
+
 def correlate(findings: t.Sequence[Finding | tuple[str, Finding]], releases: t.Mapping[str, t.Mapping[str, t.Any]],
               now: datetime.datetime, deploy_window_minutes: float = 30,
               db_cpu_percent: float = 80) -> tuple[list[Finding], list[Recommendation]]:
@@ -239,6 +291,17 @@ def correlate(findings: t.Sequence[Finding | tuple[str, Finding]], releases: t.M
             f"Scale up the database: CPU above {db_cpu_percent:g} %",
             "High Latency, resolution 4: scale up database if CPU > 80 %",
             "; ".join(_describe(f) for f in hot)))
+
+    advice += _queue_advice(plain)
+
+    full = _bad(plain, CACHE_MEMORY_CHECKS, WARN)
+    if full:
+        advice.append(Recommendation(
+            "cache_memory", max((f.status for f in full), key=rank),
+            "Scale up the cache: Redis uses most of its node's memory, so it evicts keys and the hit rate falls",
+            "High Latency, resolution 2: check cache hit rate, warm cache if needed; Memory Leak: review recent code "
+            "for unbounded data structures",
+            "; ".join(f"{_describe(f)}: {f.evidence}" for f in full)))
 
     pool = _bad(plain, POOL_CHECKS, WARN) + [
         f for source, f in _sourced(findings) if f.name == "connection" and source in ("postgres", "redis")

@@ -81,6 +81,30 @@ def compare(value: float | None, warn: float | None = None, critical: float | No
     return OK
 
 
+def rated_finding(
+    name: str,
+    target: str,
+    value: float | None,
+    warn: float | None,
+    critical: float | None,
+    unit: str,
+    evidence: str,
+    remediation: str,
+) -> Finding:
+    """A higher-is-worse measurement judged by ``compare``; the remediation only when it is not ok."""
+    status = compare(value, warn, critical)
+    return Finding(
+        name=name,
+        target=target,
+        status=status,
+        value=value,
+        threshold={"warn": warn, "critical": critical},
+        unit=unit,
+        evidence=evidence,
+        remediation=remediation if status in (WARN, CRITICAL) else None,
+    )
+
+
 def summarize(findings: t.Iterable[Finding | dict[str, t.Any]]) -> dict[str, t.Any]:
     """Return ``findings`` as dicts, the worst status and a count per status."""
     rows = [f.as_dict() if isinstance(f, Finding) else dict(f) for f in findings]

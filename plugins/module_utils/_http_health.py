@@ -40,6 +40,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     Finding,
     IncidentResponseError,
     compare,
+    rated_finding,
     summarize,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._json_assertions import (
@@ -77,6 +78,11 @@ REMEDIATION_DOWN = (
 REMEDIATION_HEALTH_DOCUMENT = (
     "The health document reports a failing check (see evidence). Runbook: if database issue, "
     "check connection pool exhaustion; if recent deployment, rollback immediately."
+)
+REMEDIATION_OPTIONAL = (
+    "The service answers, but not on {path}: the runbook lists /health, /metrics and /docs as its endpoints. Check "
+    "that the live release still serves this path (a route dropped or renamed in a recent release) and read the "
+    "service's log for its requests. Not an outage: the service itself works."
 )
 REMEDIATION_RESTARTED = (
     "The service restarted during the metrics window: read its log for a crash and check whether "
@@ -170,6 +176,8 @@ class Endpoint:
     samples: int
     timeout: float
     metrics_url: str | None = None
+    # A path the service works without (API docs, say): judged on its status alone, a failure at most a warning.
+    required: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,12 +259,15 @@ def _endpoint(raw: t.Any, index: int, params: t.Mapping[str, t.Any], metrics: Me
             assertions.append(parse_assertion(text))
         except AssertionSyntaxError as exc:
             raise IncidentResponseError(f"{where}: invalid json_assertions entry {text!r}: {exc}") from None
+    required = raw.get("required") is not False
     metrics_url = raw.get("metrics_url")
+    if metrics_url and not required:
+        raise IncidentResponseError(f"{where}: metrics_url needs required: true; an optional path is never scraped")
     if metrics_url:
         metrics_url = _check_url(metrics_url, f"{where}: metrics_url")
-    elif metrics.window > 0:
+    elif metrics.window > 0 and required:
         metrics_url = default_metrics_url(url)
-    return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, metrics_url or None)
+    return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, metrics_url or None, required)
 
 
 def _thresholds(params: t.Mapping[str, t.Any]) -> Thresholds:
@@ -460,30 +471,6 @@ def scrape(url: str, headers: dict[str, str], tls: ssl.SSLContext, timeout: floa
 # --------------------------------------------------------------------------
 
 
-def rated_finding(
-    name: str,
-    target: str,
-    value: float | None,
-    warn: float | None,
-    critical: float | None,
-    unit: str,
-    evidence: str,
-    remediation: str,
-) -> Finding:
-    """A higher-is-worse measurement judged by the shared ``compare`` rule."""
-    status = compare(value, warn, critical)
-    return Finding(
-        name=name,
-        target=target,
-        status=status,
-        value=value,
-        threshold={"warn": warn, "critical": critical},
-        unit=unit,
-        evidence=evidence,
-        remediation=remediation if status in (WARN, CRITICAL) else None,
-    )
-
-
 def error_rate_finding(name: str, target: str, value: float | None, thresholds: Thresholds, evidence: str) -> Finding:
     return rated_finding(
         name,
@@ -615,7 +602,21 @@ def _probe_findings(
                 remediation=REMEDIATION_HEALTH_DOCUMENT if status == CRITICAL else None,
             )
         )
+    if not endpoint.required:
+        return _optional(endpoint, findings)
     return findings
+
+
+def _optional(endpoint: Endpoint, findings: list[Finding]) -> list[Finding]:
+    """An optional path: its status (and assertions) only, and a failure is a warning, never an outage."""
+    path = urllib.parse.urlsplit(endpoint.url).path or "/"
+    kept = [f for f in findings if f.name in ("http_status", "http_json_assertions")]
+    for finding in kept:
+        if finding.status == CRITICAL:
+            finding.status = WARN
+        if finding.status == WARN:
+            finding.remediation = REMEDIATION_OPTIONAL.format(path=path)
+    return kept
 
 
 def _metrics_findings(

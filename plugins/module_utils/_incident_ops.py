@@ -92,7 +92,8 @@ def execute(store: IncidentStore, params: t.Mapping[str, t.Any], check_mode: boo
         result: dict[str, t.Any] = {"changed": True, "record": record, "events": events,
                                     "diff": _diff(before, record, f"{store.root}/{incident_id}/record.json")}
         if action == "report":
-            data = review_data(record, [*store.timeline(incident_id), *events], generated_at=record["updated_at"])
+            data = review_data(record, [*store.timeline(incident_id), *events], generated_at=record["updated_at"],
+                               dashboards=params.get("links") or {})
             result["review"] = {"data": data, "markdown": render_markdown(data)}
         if not check_mode:
             store.save(record, events)

@@ -99,10 +99,12 @@ def email_message(action: str, record: t.Mapping[str, t.Any], to: str, sender: s
     return {"to": to, "from": sender, "subject": _headline(action, record), "text": "\n".join(lines) + "\n"}
 
 
-def ticket_issue(record: t.Mapping[str, t.Any], project: str, note: str) -> dict[str, t.Any]:
+def ticket_issue(record: t.Mapping[str, t.Any], project: str, note: str,
+                 links: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
     """The body of Jira's ``POST /rest/api/2/issue``."""
     description = (f"{record['title']}\n\nIncident {record['id']}, severity {record['severity']}, opened "
-                   f"{record['opened_at']} (response: next business day).\n" + (f"\n{note}\n" if note else ""))
+                   f"{record['opened_at']} (response: next business day).\n" + (f"\n{note}\n" if note else "")
+                   + "".join(f"\n{name}: {href}" for name, href in (links or {}).items()) + ("\n" if links else ""))
     return {"fields": {"project": {"key": project}, "issuetype": {"name": "Task"},
                        "summary": f"[{record['severity']}] {record['title']}"[:255],
                        "description": description, "priority": {"name": "Low"},
@@ -143,7 +145,7 @@ def plan(action: str, record: t.Mapping[str, t.Any], routes: t.Mapping[str, t.Se
                                     email_message(action, record, to, email_conf.get("from", ""), note, links)))
         elif name == "ticket" and action in ("open", "escalate"):
             project = channels.get(name, {}).get("project", "OPS")
-            messages.append(Message(name, project, "create", ticket_issue(record, project, note)))
+            messages.append(Message(name, project, "create", ticket_issue(record, project, note, links)))
     if escalation:
         to = escalation["to"]
         messages.append(Message("email", to, "escalate",

@@ -28,6 +28,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._in
     minutes_between,
     utc,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._report import dashboard_links
 
 REVIEW_SCHEMA = "incident_response.incident_review/v1"
 # Timeline kinds that are steps the automation or responders took to resolve it.
@@ -39,7 +40,8 @@ def _one_line(text: str) -> str:
 
 
 def review_data(record: t.Mapping[str, t.Any], timeline: t.Sequence[t.Mapping[str, t.Any]],
-                service: str = "incident-response", generated_at: str | None = None) -> dict[str, t.Any]:
+                service: str = "incident-response", generated_at: str | None = None,
+                dashboards: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
     """Everything the Markdown is rendered from; written next to it as JSON."""
     events = sorted(timeline, key=lambda item: utc(item["at"]))
     end = record.get("resolved_at")
@@ -61,6 +63,7 @@ def review_data(record: t.Mapping[str, t.Any], timeline: t.Sequence[t.Mapping[st
         "root_cause_draft": [{"at": d["at"], "summary": d["summary"], "report": (d.get("refs") or {}).get("report", "")}
                              for d in diagnoses],
         "resolution_steps": [{"at": s["at"], "summary": s["summary"]} for s in steps],
+        "dashboards": dict(dashboards or {}),
     }
 
 
@@ -80,6 +83,11 @@ def render_markdown(data: t.Mapping[str, t.Any]) -> str:
         f"Incident {record['id']}: {_one_line(record['title'])}. Time to acknowledge: "
         f"{human_duration(durations['to_acknowledge'])}; time to mitigate: {human_duration(durations['to_mitigate'])}.",
         "",
+    ]
+    if data.get("dashboards"):
+        # Where the reviewers look at the metrics of the incident's window.
+        lines += [dashboard_links(data["dashboards"]), ""]
+    lines += [
         "## Timeline",
     ]
     for item in data["timeline"]:

@@ -5,10 +5,11 @@
 """The diagnosis report: one JSON document with a versioned schema, and Markdown for people.
 
 The JSON is what tools read (AWX, a ticket, a post-mortem timeline), so its
-shape only changes with a new ``schema`` value. The Markdown is what the
-on-call engineer reads at 3 a.m.: the verdict first, then what to do, then
-the evidence, worst first. A healthy system gets a few lines, not a list of
-every check that passed.
+shape only changes with a new ``schema`` value; a key may be added (as
+``dashboards`` was), none is removed or changed within one. The Markdown is
+what the on-call engineer reads at 3 a.m.: the verdict first, the runbook's
+dashboards to click, then what to do, then the evidence, worst first. A
+healthy system gets a few lines, not a list of every check that passed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def _row(finding: Finding, source: str, host: str | None, fallback: str | None) 
     }
 
 
+def dashboard_links(dashboards: t.Mapping[str, str] | None, markdown: bool = True) -> str:
+    """The runbook's dashboards on one line: Markdown links, or ``name url`` pairs for a terminal; "" for none."""
+    if not dashboards:
+        return ""
+    if markdown:
+        return "Dashboards: " + " · ".join(f"[{name}]({url})" for name, url in dashboards.items())
+    return "Dashboards: " + ", ".join(f"{name} {url}" for name, url in dashboards.items())
+
+
 def headline(alert: str, status: str, counts: t.Mapping[str, int], hosts: int) -> str:
     if status == OK:
         return f"{alert}: ALL CLEAR. {counts[OK]} checks on {hosts} host(s) are within the runbook's thresholds."
@@ -66,11 +76,13 @@ def build(
     durations: t.Mapping[str, t.Any],
     resolutions: t.Mapping[str, str] | None = None,
     generated_at: datetime.datetime | None = None,
+    dashboards: t.Mapping[str, str] | None = None,
 ) -> dict[str, t.Any]:
     """The report document.
 
     ``findings`` are (source, host the check ran on, finding), or (source, finding) when the host does not
-    matter; ``resolutions`` maps source -> runbook step.
+    matter; ``resolutions`` maps source -> runbook step; ``dashboards`` maps name -> URL (the runbook's
+    Key Dashboards).
     """
     resolutions = resolutions or {}
     stamp = (generated_at or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
@@ -94,6 +106,7 @@ def build(
         "recommendations": [dict(r) for r in recommendations],
         "hosts": {h: sorted(set(sources)) for h, sources in sorted(hosts.items())},
         "durations": dict(durations),
+        "dashboards": {str(name): str(url) for name, url in (dashboards or {}).items()},
     }
 
 
@@ -111,10 +124,15 @@ def markdown(report: t.Mapping[str, t.Any], max_ok: int = 0) -> str:
     """Verdict, what to do, then findings worst first; the all-clear is three lines."""
     verdict = report["verdict"]
     took = report.get("durations", {}).get("total_seconds")
+    links = dashboard_links(report.get("dashboards"))
     lines = [f"# Diagnosis: {report['alert']}: {_VERDICTS[verdict['status']]}", "", verdict["headline"], ""]
     if verdict["all_clear"]:
-        lines.append(f"Generated {report['generated_at']}" + (f" in {took:.1f} s." if took is not None else "."))
+        # Still a few lines: the dashboards go on the last one.
+        lines.append(f"Generated {report['generated_at']}" + (f" in {took:.1f} s." if took is not None else ".")
+                     + (f" {links}" if links else ""))
         return "\n".join(lines) + "\n"
+    if links:
+        lines += [links, ""]
     if report["recommendations"]:
         lines += ["## What to do", ""]
         for number, rec in enumerate(report["recommendations"], 1):
@@ -157,5 +175,7 @@ def console_lines(report: t.Mapping[str, t.Any], paths: t.Sequence[str] = (), li
         lines.append(f"[{row['severity']}] {row['target']} {row['check']}{_value(row)}: {evidence}".rstrip(": "))
     if len(worst) > limit:
         lines.append(f"... and {len(worst) - limit} more in the report")
+    if report.get("dashboards"):
+        lines.append(dashboard_links(report["dashboards"], markdown=False))
     lines += [f"Report: {p}" for p in paths]
     return lines

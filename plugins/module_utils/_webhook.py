@@ -19,17 +19,21 @@ OK_STATUSES = (200, 201, 202, 204)
 _ALARMING = re.compile(r"fail|roll", re.IGNORECASE)
 
 
-def payload(text: str, channel: str, username: str, event: str, fields: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+def payload(text: str, channel: str, username: str, event: str, fields: t.Mapping[str, t.Any],
+            dashboards: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
+    """The message; the runbook's dashboards follow the facts as fields a person can click."""
+    dashboards = dict(dashboards or {})
     return {
         "text": text,
         "channel": channel,
         "username": username,
         "event": event,
         "fields": dict(fields),
+        "dashboards": dashboards,
         "attachments": [{
             "fallback": text,
             "color": "danger" if _ALARMING.search(event) else "good",
-            "fields": [{"title": key, "value": value} for key, value in fields.items()],
+            "fields": [{"title": key, "value": value} for key, value in {**fields, **dashboards}.items()],
         }],
     }
 

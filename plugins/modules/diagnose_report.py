@@ -23,7 +23,11 @@ description:
   - Each check in O(planned) that has no entry in O(results) (its host was dropped from the play as unreachable or
     failed) becomes such a finding too, so a check never disappears from the report.
   - Causes are ranked; a dead dependency (PostgreSQL or Redis refusing connections, seen from the bastion or the app
-    hosts) comes before a recent deploy, and while the database is down no rollback is recommended.
+    hosts, or a cache ElastiCache reports as not available) comes before a recent deploy, and while the database is
+    down no rollback is recommended. A stuck SQS queue (a backlog, messages in its dead-letter queue) comes after the
+    rollback, with the redrive command; a cache near its node's memory recommends scaling it up.
+  - An ElastiCache result's C(elasticache_memory) finding, which the module cannot judge without Redis C(used_memory),
+    is judged here against the C(memory.used_bytes) of the C(redis) result, with the module's thresholds.
   - Runs on the controller (C(delegate_to=localhost)).
 author:
   - Platform Engineering Team (@platform-eng)
@@ -94,6 +98,13 @@ options:
   reports_dir:
     description: Write C(diagnose-<alert>-<time>.json) and C(.md) here; not set means do not write.
     type: path
+  dashboards:
+    description:
+      - Dashboard name to URL, the runbook's Key Dashboards (C(incident_response_dashboards)). They are in the report's
+        C(dashboards), on a line under the headline of the Markdown (on its last line for an all-clear) and in the
+        console lines.
+    type: dict
+    default: {}
   fail_on:
     description: RV(fails) is true when the verdict reaches this status. The module itself never fails on a verdict.
     type: str
@@ -147,6 +158,7 @@ report:
                        command: "ansible-playbook playbooks/rollback.yml", runbook: "...", evidence: "..."}]
     hosts: {app1: [release_history, service_start], bastion: [http, postgres]}
     durations: {total_seconds: 12.4}
+    dashboards: {Grafana: "https://grafana.example.com/d/incident-response"}
 markdown:
   description: The report for people.
   returned: always
@@ -200,6 +212,7 @@ def main() -> None:
             durations=dict(type="dict", default={}),
             started_epoch=dict(type="float"),
             reports_dir=dict(type="path"),
+            dashboards=dict(type="dict", default={}),
             fail_on=dict(type="str", choices=["none", "warn", "critical"], default="none"),
         ),
         supports_check_mode=True,

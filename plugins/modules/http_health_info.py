@@ -74,6 +74,13 @@ options:
           - When O(metrics_window) is above 0 and this is not set, the module scrapes C(/metrics) on the scheme, host
             and port of O(endpoints[].url).
         type: str
+      required:
+        description:
+          - V(false) for a path the service works without, such as its API docs (C(/docs)). Only its status (and its
+            JSON assertions) is judged, not its error rate or latency; a failure is at most V(warn), with a
+            remediation that names the path; and it is never scraped for metrics.
+        type: bool
+        default: true
   expect_status:
     description:
       - HTTP status codes that count as healthy, for endpoints that do not set their own.
@@ -241,6 +248,24 @@ EXAMPLES = r"""
     timeout: 2
     metrics_window: 60
     fail_on: critical
+  delegate_to: bastion
+  run_once: true
+
+# The runbook's three endpoints: a missing /docs is a warning, not an outage.
+- name: Probe /health and check that /metrics and /docs answer
+  platform_eng.incident_response.http_health_info:
+    endpoints:
+      - name: app1
+        url: http://10.77.2.11:8080/health
+        json_assertions: ['status == "ok"']
+      - name: app1 /metrics
+        url: http://10.77.2.11:8080/metrics
+        required: false
+        samples: 1
+      - name: app1 /docs
+        url: http://10.77.2.11:8080/docs
+        required: false
+        samples: 1
   delegate_to: bastion
   run_once: true
 
@@ -509,6 +534,7 @@ ENDPOINT_OPTIONS = dict(
     samples=dict(type="int"),
     timeout=dict(type="float"),
     metrics_url=dict(type="str"),
+    required=dict(type="bool", default=True),
 )
 
 ARGUMENT_SPEC = dict(

@@ -114,6 +114,12 @@ options:
         C(business_day_end_hour) (UTC). Defaults are the runbook's.
     type: dict
     default: {}
+  links:
+    description:
+      - Dashboard name to URL (the runbook's Grafana and CloudWatch dashboards), linked from the review that
+        O(action=report) returns, in its Markdown and its data.
+    type: dict
+    default: {}
 seealso:
   - module: platform_eng.incident_response.incident_info
   - module: platform_eng.incident_response.incident_notify
@@ -210,6 +216,7 @@ def main() -> None:
             notified=dict(type="list", elements="dict", default=[]),
             now=dict(type="str"),
             policy=dict(type="dict", default={}),
+            links=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )

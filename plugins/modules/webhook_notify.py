@@ -56,6 +56,10 @@ options:
     description: Key/value facts (version, hosts, who, why), shown as attachment fields.
     type: dict
     default: {}
+  dashboards:
+    description: The runbook's dashboards (name to URL), sent after O(fields) so a person can click them.
+    type: dict
+    default: {}
   timeout:
     description: Seconds to wait for the webhook.
     type: float

@@ -4,6 +4,10 @@
 Configuration comes from the environment (bin/service loads /etc/incident-response/env).
 The release this file belongs to is the directory above app/: its VERSION file names the
 release and its release.json holds fault settings, so a lab can ship a misbehaving build.
+
+While the file DOCS_DISABLED_FILE names exists (default /etc/incident-response/docs.disabled,
+which is per host in the lab), /docs answers 404 like a release that lost the route: a lab can
+take the API docs away on one host, at once and without a restart, and put them back.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ RELEASE_DIR = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT_S = 2  # a dead dependency must give a fast 503, not a hung request
 CACHE_KEY = "incident-response:incidents:recent"
 CACHE_TTL_S = 5
+DOCS_DISABLED_FILE = "/etc/incident-response/docs.disabled"
 # Fine steps around 500 ms so a P95 alert threshold falls between two buckets.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
 DOCS = b"""<!doctype html><title>incident-response API</title>
@@ -64,6 +69,7 @@ class Config:
     port: int
     db: dict[str, Any]
     cache: dict[str, Any]
+    docs_disabled_file: str = DOCS_DISABLED_FILE
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Config:
@@ -89,7 +95,8 @@ class Config:
             "socket_timeout": CONNECT_TIMEOUT_S,
             "decode_responses": True,
         }
-        return cls(env.get("API_HOST", "0.0.0.0"), int(env["API_PORT"]), db, cache)
+        return cls(env.get("API_HOST", "0.0.0.0"), int(env["API_PORT"]), db, cache,
+                   env.get("DOCS_DISABLED_FILE") or DOCS_DISABLED_FILE)
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,12 @@ class App:
             "/api/incidents": self.incidents,
         }
 
+    def route(self, path: str) -> Callable[[], Response] | None:
+        # Checked on every request, so the lab's switch takes effect at once.
+        if path == "/docs" and os.path.exists(self.config.docs_disabled_file):
+            return None
+        return self.routes.get(path)
+
     def health(self) -> Response:
         checks = {"database": probe(self._ping_database), "cache": probe(self.cache.ping)}
         healthy = all(check["status"] == "ok" for check in checks.values())
@@ -268,7 +281,7 @@ class Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         app = self.server.app
         path = urlsplit(self.path).path
-        route = app.routes.get(path)
+        route = app.route(path)
         note = ""
         try:
             if route is None:

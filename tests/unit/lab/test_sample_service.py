@@ -141,7 +141,12 @@ class Lab:
             f"DB_HOST=127.0.0.1\nDB_PORT={self.pg.port}\nDB_NAME={dbname}\n"
             f"DB_USER=incident_response\nDB_PASSWORD={APP_PW}\n"
             f"REDIS_HOST=127.0.0.1\nREDIS_PORT={self.redis_port}\nREDIS_PASSWORD={REDIS_PW}\n"
+            f"DOCS_DISABLED_FILE={self.docs_switch}\n"
         )
+
+    @property
+    def docs_switch(self) -> Path:
+        return self.root / "etc" / "docs.disabled"
 
     def install(self, tag: str) -> Path:
         """Unpack the tag into releases/<tag>, as the deploy role does."""
@@ -316,6 +321,21 @@ def test_healthy_release_serves_health_api_docs_and_metrics(lab: Lab) -> None:
     assert 'http_request_duration_seconds_bucket{le="0.75",path="/api/incidents"}' in metrics
     assert 'http_requests_total{code="404",method="GET",path="unmatched"} 1.0' in metrics
     assert 'app_info{version="v1.2.3"} 1.0' in metrics
+
+
+def test_the_docs_switch_takes_docs_away_at_once_and_only_docs(lab: Lab) -> None:
+    assert get(lab.url + "/docs")[0] == 200
+    lab.docs_switch.touch()
+    try:
+        code, body, elapsed = get(lab.url + "/docs")
+        assert code == 404 and json.loads(body) == {"error": "not found", "path": "/docs"}
+        assert get(lab.url + "/health")[0] == 200 and get(lab.url + "/metrics")[0] == 200
+    finally:
+        lab.docs_switch.unlink()
+    assert get(lab.url + "/docs")[0] == 200
+    metrics = get(lab.url + "/metrics")[1].decode()
+    # Counted like any missing route, so the lab's /metrics shows the 404.
+    assert 'http_requests_total{code="404",method="GET",path="unmatched"} 2.0' in metrics
 
 
 def test_restart_after_switch_runs_the_bad_release(lab: Lab) -> None:

@@ -274,3 +274,14 @@ def redis_server(redis_session_server: RedisServer) -> RedisServer:
     redis_session_server.client.flushall()
     redis_session_server.client.config_resetstat()
     return redis_session_server
+
+
+@pytest.fixture
+def moto_session(monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Any]:
+    """An AwsSession against moto's in-process AWS (mock_aws), with dummy credentials and no metadata lookups."""
+    moto = pytest.importorskip("moto")
+    from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws
+
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with moto.mock_aws():
+        yield _aws.AwsSession(_aws.AwsSettings(region="us-east-1", access_key="testing", secret_key="testing"))

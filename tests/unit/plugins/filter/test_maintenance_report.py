@@ -40,3 +40,12 @@ def test_nothing_wrong_is_all_clear() -> None:
 def test_findings_of_another_shape_are_refused() -> None:
     with pytest.raises(AnsibleFilterError, match="shared shape"):
         maintenance_report([{"source": "x", "findings": [{"status": "ok"}]}], title="x", schema="x/v1")
+
+
+def test_the_drill_report_links_the_dashboards() -> None:
+    dashboards = {"Grafana": "https://grafana.example.com/d/incident-response"}
+    out = maintenance_report([{"source": "restore", "findings": [finding("restore_time", "warn")]}],
+                             title="DR drill", schema="incident_response.dr_drill/v1", dashboards=dashboards)
+    assert out["report"]["dashboards"] == dashboards
+    assert "Dashboards: [Grafana](https://grafana.example.com/d/incident-response)" in out["markdown"]
+    assert "Dashboards: Grafana https://grafana.example.com/d/incident-response" in out["lines"]

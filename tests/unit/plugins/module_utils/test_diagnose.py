@@ -151,3 +151,33 @@ def test_an_unwritable_directory_is_a_clear_error(tmp_path):
     out = _diagnose.diagnose(params(), NOW)
     with pytest.raises(IncidentResponseError, match="Cannot write the diagnosis report to"):
         _diagnose.write(out["report"], out["markdown"], str(blocker / "reports"))
+
+
+def elasticache_result(memory_status: str = "unknown") -> dict:
+    return {"changed": False, "cache": {"id": "incident-response-cache", "node_type": "cache.t3.micro",
+                                        "node_memory_bytes": 512 * 1024**2,
+                                        "node_memory_source": "cache.t3.micro has 0.5 GiB"},
+            "findings": [{"name": "elasticache_status", "target": "elasticache:incident-response-cache",
+                          "status": "ok", "value": "available"},
+                         {"name": "elasticache_memory", "target": "elasticache:incident-response-cache",
+                          "status": memory_status, "threshold": {"warn": 75, "critical": 90},
+                          "unit": "% of node memory", "evidence": "cannot compare: used_memory is not known"}]}
+
+
+@pytest.mark.parametrize(("used_mib", "status"), [(100, "ok"), (384, "ok"), (385, "warn"), (470, "critical")])
+def test_elasticache_memory_is_judged_with_the_used_memory_the_redis_check_read(used_mib, status):
+    results = [{"source": "elasticache", "host": "localhost", "result": elasticache_result()},
+               {"source": "redis", "host": "bastion", "result": {"findings": [], "memory": {
+                   "used_bytes": used_mib * 1024**2}}}]
+    report = _diagnose.diagnose({"alert": "high_latency", "results": results}, NOW)["report"]
+    memory = next(r for s in report["findings"].values() for r in s if r["check"] == "elasticache_memory")
+    assert memory["severity"] == status and memory["threshold"] == {"warn": 75, "critical": 90}
+    assert "Redis INFO from bastion" in memory["evidence"] and "cache.t3.micro" in memory["evidence"]
+
+
+def test_elasticache_memory_stays_unknown_without_a_redis_result():
+    results = [{"source": "elasticache", "host": "localhost", "result": elasticache_result()},
+               {"source": "redis", "host": "bastion", "result": {"unreachable": True, "msg": "ssh: connect"}}]
+    report = _diagnose.diagnose({"alert": "high_latency", "results": results}, NOW)["report"]
+    memory = next(r for r in report["findings"]["unknown"] if r["check"] == "elasticache_memory")
+    assert "used_memory is not known" in memory["evidence"]

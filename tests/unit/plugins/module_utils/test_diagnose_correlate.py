@@ -178,3 +178,64 @@ def test_a_database_nobody_could_check_is_said_in_the_rollback():
     assert "the database could not be checked: confirm it is up first" in advice[0].summary
     _extra, advice = correlate([DB_OK, ("http", ERRORS)], RECENT, NOW)
     assert "could not be checked" not in advice[0].summary
+
+
+# --- the queue and the cache ---------------------------------------------------------------------------------
+
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:incident-response-jobs-dlq"
+QUEUE = "sqs:incident-response-jobs"
+
+
+def queue(depth: str = "ok", age: str = "ok", dead: int = 0) -> list[Finding]:
+    return [
+        Finding("sqs_depth", QUEUE, depth, 1500 if depth != "ok" else 3, {"warn": 1000, "critical": 10000}, "messages"),
+        Finding("sqs_oldest_age", QUEUE, age, 1380.0 if age != "ok" else 20.0, {"warn": 300, "critical": 900}, "s",
+                "oldest message 23:00 old"),
+        Finding("sqs_dlq_depth", QUEUE, "warn" if dead else "ok", dead, {"warn": 0, "critical": 100}, "messages",
+                f"{dead} messages in the dead-letter queue incident-response-jobs-dlq ({DLQ_ARN})"),
+    ]
+
+
+@pytest.mark.parametrize(("depth", "age", "dead", "expected"), [
+    ("ok", "ok", 0, []),
+    ("warn", "ok", 0, [("queue_backlog", "warn")]),
+    ("ok", "critical", 0, [("queue_backlog", "critical")]),
+    ("warn", "critical", 3, [("queue_backlog", "critical")]),
+    ("ok", "ok", 3, [("dead_letters", "warn")]),
+])
+def test_a_backlog_and_dead_letters_are_one_cause_per_queue(depth, age, dead, expected):
+    _extra, advice = correlate(queue(depth, age, dead), {}, NOW)
+    assert [(a.id, a.severity) for a in advice] == expected
+
+
+def test_a_stuck_queue_with_dead_letters_says_both_and_gives_the_redrive_command():
+    _extra, advice = correlate(queue("warn", "critical", 3), {}, NOW)
+    assert "incident-response-jobs is backing up and 3 messages are in its dead-letter queue" in advice[0].summary
+    assert advice[0].command == f"aws sqs start-message-move-task --source-arn {DLQ_ARN}"
+    assert "sqs_oldest_age 1380.0 s" in advice[0].evidence
+
+
+def test_a_queue_without_a_dead_letter_queue_is_not_dead_letters():
+    no_dlq = Finding("sqs_dlq_depth", QUEUE, "warn", None, {"warn": 0}, "messages", "no dead-letter queue")
+    _extra, advice = correlate([no_dlq], {}, NOW)
+    assert advice == []
+
+
+def test_a_bad_release_comes_before_the_queue_it_jams():
+    _extra, advice = correlate([ERRORS, *queue("critical", "critical", 3)], {"app2": history("v1.2.4", 4)}, NOW)
+    assert [a.id for a in advice] == ["rollback", "queue_backlog"]
+
+
+def test_a_cache_aws_says_is_down_is_a_dead_cache():
+    deleting = Finding("elasticache_status", "elasticache:incident-response-cache", "critical", "deleting")
+    _extra, advice = correlate([("elasticache", deleting)], {}, NOW)
+    assert [a.id for a in advice] == ["cache_down"] and "elasticache:incident-response-cache" in advice[0].evidence
+
+
+@pytest.mark.parametrize(("status", "expected"), [("ok", []), ("unknown", []), ("warn", [("cache_memory", "warn")]),
+                                                  ("critical", [("cache_memory", "critical")])])
+def test_a_cache_near_its_node_memory_recommends_scaling_it_up(status, expected):
+    memory = Finding("elasticache_memory", "elasticache:incident-response-cache", status, 91.0, None,
+                     "% of node memory", "used_memory 466 MiB of a cache.t3.micro node")
+    _extra, advice = correlate([memory], {}, NOW)
+    assert [(a.id, a.severity) for a in advice] == expected

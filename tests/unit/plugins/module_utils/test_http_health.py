@@ -459,3 +459,39 @@ def test_an_unreachable_metrics_url_is_unknown_not_a_crash(server: _Server, clos
     assert result["endpoints"][0]["metrics"]["error"].startswith("ConnectionRefusedError")
     assert _finding(result, "app", "metrics_5xx_ratio")["status"] == "unknown"
     assert result["status"] == "unknown"
+
+
+# --------------------------------------------------------------------------
+# Optional paths (the runbook's /metrics and /docs)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [("/health", "ok"), ("/no-docs", "warn"), ("/error", "warn")],
+)
+def test_an_optional_path_is_judged_on_its_status_and_is_at_most_a_warning(
+    server: _Server, path: str, status: str
+) -> None:
+    result = _run(endpoints=[{"name": f"app1 {path}", "url": server.url(path), "required": False, "samples": 1}])
+    assert [(f["name"], f["status"]) for f in result["findings"]] == [("http_status", status)]
+    finding = result["findings"][0]
+    if status == "warn":
+        assert finding["remediation"] == hh.REMEDIATION_OPTIONAL.format(path=path)
+        assert "Not an outage" in finding["remediation"]
+    else:
+        assert finding["remediation"] is None
+
+
+def test_an_unreachable_optional_path_is_a_warning_too(closed_port: int) -> None:
+    result = _run(endpoints=[{"name": "app1 /docs", "url": f"http://127.0.0.1:{closed_port}/docs",
+                              "required": False}])
+    assert result["status"] == "warn" and "ConnectionRefusedError" in result["findings"][0]["evidence"]
+
+
+def test_an_optional_path_is_never_scraped_and_cannot_ask_to_be() -> None:
+    plan = hh.build_plan({"endpoints": [{"url": "http://127.0.0.1/docs", "required": False}], "metrics_window": 5})
+    assert plan.endpoints[0].metrics_url is None and not plan.needs_metrics
+    with pytest.raises(IncidentResponseError, match="metrics_url needs required: true"):
+        hh.build_plan({"endpoints": [{"url": "http://127.0.0.1/docs", "required": False,
+                                      "metrics_url": "http://127.0.0.1/metrics"}]})

@@ -150,3 +150,13 @@ def test_a_failing_channel_is_reported_scrubbed_and_does_not_stop_the_others(rec
     assert [o["delivered"] for o in outcomes] == [False, True]
     assert SECRETS["routing_key"] not in json.dumps(outcomes)
     delivered()
+
+
+def test_every_channel_that_a_person_reads_carries_the_dashboards():
+    messages = {m.channel: m.body for sev in ("P1", "P2", "P4") for m in plan("open", record(sev), {}, {}, LINKS, "lab")}
+    assert messages["pagerduty"]["payload"]["custom_details"]["dashboards"] == LINKS
+    assert [f["value"] for f in messages["slack"]["attachments"][0]["fields"] if f["title"] in LINKS] == list(
+        LINKS.values())
+    for name, href in LINKS.items():
+        assert f"{name}: {href}" in messages["email"]["text"]
+        assert f"{name}: {href}" in messages["ticket"]["fields"]["description"]

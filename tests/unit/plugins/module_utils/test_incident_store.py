@@ -135,6 +135,19 @@ def test_report_renders_the_runbook_template_in_order(tmp_path):
     assert store.load(ID)["state"] == "post-mortem"
 
 
+def test_the_review_links_the_runbook_dashboards_before_the_timeline(tmp_path):
+    store = IncidentStore(str(tmp_path))
+    execute(store, params(), check_mode=False)
+    execute(store, {"action": "resolve", "incident_id": ID, "now": "2026-11-24T15:00:00Z"}, check_mode=False)
+    links = {"Grafana": "https://grafana.example.com/d/incident-response"}
+    result = execute(store, {"action": "report", "incident_id": ID, "now": "2026-11-25T09:00:00Z", "links": links},
+                     check_mode=False)
+    markdown = result["review"]["markdown"]
+    line = "Dashboards: [Grafana](https://grafana.example.com/d/incident-response)"
+    assert line in markdown and markdown.index(line) < markdown.index("## Timeline")
+    assert result["review"]["data"]["dashboards"] == links
+
+
 def test_check_mode_on_a_store_that_does_not_exist_creates_nothing(tmp_path):
     store = IncidentStore(str(tmp_path / "incidents"))
     with pytest.raises(IncidentResponseError, match="no incident"):

@@ -35,8 +35,9 @@ def build(**extra):
 
 def test_the_schema_is_stable_and_versioned():
     report = build()
+    # Within v1 keys are only ever added (dashboards came last); none is renamed or removed.
     assert list(report) == ["schema", "alert", "generated_at", "verdict", "findings", "recommendations", "hosts",
-                            "durations"]
+                            "durations", "dashboards"]
     assert report["schema"] == "incident_response.diagnose/v1"
     assert report["generated_at"] == "2026-11-27T03:04:05Z"
     assert list(report["findings"]) == ["critical", "warn", "unknown", "ok"]
@@ -83,3 +84,32 @@ def test_the_console_summary_is_a_few_lines_with_the_command():
     assert lines[1] == "DO: Roll back: v1.2.4 on app2 4 min ago: ansible-playbook playbooks/rollback.yml"
     assert lines[2].startswith("[critical] app2 metrics_5xx_ratio = 31.0 %")
     assert lines[-1] == "Report: /r/x.json" and len(lines) <= 8
+
+
+DASHBOARDS = {"Grafana": "https://grafana.example.com/d/incident-response",
+              "CloudWatch": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=x"}
+
+
+def test_the_dashboards_are_in_the_json_under_the_headline_and_on_the_console():
+    report = build(dashboards=DASHBOARDS)
+    assert report["dashboards"] == DASHBOARDS
+    lines = _report.markdown(report).splitlines()
+    assert lines[4] == ("Dashboards: [Grafana](https://grafana.example.com/d/incident-response) · "
+                        "[CloudWatch](https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=x)")
+    assert lines.index(lines[4]) < lines.index("## What to do")
+    console = _report.console_lines(report, ["/tmp/r.json"])
+    assert console[-2] == ("Dashboards: Grafana https://grafana.example.com/d/incident-response, CloudWatch "
+                           "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=x")
+    assert console[-1] == "Report: /tmp/r.json"
+
+
+def test_an_all_clear_keeps_its_few_lines_with_the_dashboards_on_the_last():
+    healthy = [("http", "bastion", Finding("http_status", "app1", "ok", 200))]
+    report = _report.build("all", healthy, [], {"app1": ["http"]}, {"total_seconds": 11.0}, None, NOW, DASHBOARDS)
+    lines = _report.markdown(report).splitlines()
+    assert len(lines) <= 5 and lines[-1].startswith("Generated 2026-11-27T03:04:05Z in 11.0 s. Dashboards: [Grafana](")
+
+
+def test_no_dashboards_no_line():
+    assert "Dashboards" not in _report.markdown(build()) and build()["dashboards"] == {}
+    assert _report.dashboard_links({}) == ""

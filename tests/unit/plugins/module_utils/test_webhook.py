@@ -31,6 +31,14 @@ def test_payload_is_slack_shaped_and_alarming_events_are_red():
     assert webhook.payload("ok", "#d", "bot", "deploy_succeeded", {})["attachments"][0]["color"] == "good"
 
 
+def test_dashboards_follow_the_facts_as_clickable_fields():
+    body = webhook.payload("t", "#d", "bot", "deploy_succeeded", {"version": "v1.2.3"},
+                           {"Grafana": "https://grafana.example.com/d/incident-response"})
+    assert body["dashboards"] == {"Grafana": "https://grafana.example.com/d/incident-response"}
+    assert body["attachments"][0]["fields"][-1] == {"title": "Grafana",
+                                                    "value": "https://grafana.example.com/d/incident-response"}
+
+
 def test_post_sends_json_and_reports_delivery():
     sent = {}
 

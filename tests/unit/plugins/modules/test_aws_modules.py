@@ -23,9 +23,11 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.platform_eng.incident_response.plugins.modules import (
     cloudwatch_logs_search_info,
     cloudwatch_metric_info,
+    elasticache_cluster_health_info,
     rds_instance_health_info,
     s3_backup_info,
     security_group_reachability_info,
+    sqs_queue_health_info,
 )
 
 moto = pytest.importorskip("moto")
@@ -34,9 +36,11 @@ REPO = Path(__file__).resolve().parents[4]
 MODULES = [
     cloudwatch_logs_search_info,
     cloudwatch_metric_info,
+    elasticache_cluster_health_info,
     rds_instance_health_info,
     s3_backup_info,
     security_group_reachability_info,
+    sqs_queue_health_info,
 ]
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CONNECTION = {"region": "us-east-1", "access_key": "AKIAIOSFODNN7EXAMPLE", "secret_key": SECRET}
@@ -156,6 +160,22 @@ def test_one_source_kind_at_a_time(capsys: pytest.CaptureFixture[str]) -> None:
             "Failed to describe security group sg-0123abcd in us-east-1: not found: InvalidGroup.NotFound",
             id="security_group",
         ),
+        pytest.param(
+            sqs_queue_health_info,
+            {"queues": ["incident-response-jobs"]},
+            "critical",
+            "Failed to find SQS queue incident-response-jobs in us-east-1: not found: "
+            "AWS.SimpleQueueService.NonExistentQueue",
+            id="sqs",
+        ),
+        pytest.param(
+            elasticache_cluster_health_info,
+            {"cache_cluster_id": "incident-response-cache"},
+            "critical",
+            "Failed to describe ElastiCache cluster incident-response-cache in us-east-1: not found: "
+            "CacheClusterNotFound",
+            id="elasticache",
+        ),
     ],
 )
 def test_not_found_is_a_finding_not_a_traceback(
@@ -163,7 +183,8 @@ def test_not_found_is_a_finding_not_a_traceback(
 ) -> None:
     result = run_module(capsys, module, dict(CONNECTION, **args))
     assert "failed" not in result and result["changed"] is False
-    assert result["status"] == status and result["error"].startswith(error)
+    errors = result["errors"] if "errors" in result else [result["error"]]
+    assert result["status"] == status and errors[0].startswith(error)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -191,3 +212,47 @@ def test_ansible_doc_renders(module: t.Any) -> None:
     assert {"region", "endpoint_url", "secret_key", "retries", "fail_on"} <= set(options)
     assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
     assert all("sample" in value for value in doc["return"].values()), name
+
+
+def test_a_stuck_queue_fails_on_critical_and_nothing_is_received(capsys: pytest.CaptureFixture[str]) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    dlq = sqs.create_queue(QueueName="incident-response-jobs-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="incident-response-jobs", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 5})})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "job"} for i in range(10)])
+    sqs.send_message(QueueUrl=dlq, MessageBody="failed job")
+
+    result = run_module(capsys, sqs_queue_health_info, dict(
+        CONNECTION, queues=["incident-response-jobs"], depth_warn=5, depth_critical=9, fail_on="critical",
+        _ansible_check_mode=True))
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith("SQS queue health is critical (fail_on=critical): 1 finding(s)")
+    assert "sqs:incident-response-jobs sqs_depth critical (10 messages)" in result["msg"]
+    assert {f["name"]: f["status"] for f in result["findings"]}["sqs_dlq_depth"] == "warn"
+    # The check only reads: every message is still there, none became invisible.
+    left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"]) == ("10", "0")
+
+
+def test_elasticache_needs_exactly_one_identifier(capsys: pytest.CaptureFixture[str]) -> None:
+    both = run_module(capsys, elasticache_cluster_health_info,
+                      dict(CONNECTION, cache_cluster_id="a", replication_group_id="b"))
+    assert both["failed"] is True and "mutually exclusive" in both["msg"]
+    neither = run_module(capsys, elasticache_cluster_health_info, dict(CONNECTION))
+    assert neither["failed"] is True and "one of the following is required" in neither["msg"]
+
+
+def test_elasticache_judges_the_used_memory_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    import boto3
+
+    boto3.client("elasticache", region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_cache_cluster(
+        CacheClusterId="incident-response-cache", CacheNodeType="cache.t3.micro", Engine="redis", EngineVersion="7.1")
+    result = run_module(capsys, elasticache_cluster_health_info, dict(
+        CONNECTION, cache_cluster_id="incident-response-cache", used_memory_bytes=480 * 1024**2))
+    memory = {f["name"]: f for f in result["findings"]}["elasticache_memory"]
+    assert "failed" not in result and memory["status"] == "critical" and memory["value"] == 93.75
+    assert result["cache"]["engine_version"] == "7.1"

@@ -42,3 +42,16 @@ def test_check_mode_builds_the_report_but_writes_nothing(capsys, tmp_path):
 def test_an_unknown_alert_is_refused(capsys):
     result = run_module(capsys, {"alert": "disk_full"})
     assert result["failed"] is True and "high_error_rate" in result["msg"]
+
+
+def test_the_written_report_links_the_runbook_dashboards(capsys, tmp_path):
+    dashboards = {"Grafana": "https://grafana.example.com/d/incident-response"}
+    failing = {"source": "http", "host": "bastion",
+               "result": {"findings": [{"name": "http_status", "target": "app1", "status": "critical"}]}}
+    result = run_module(capsys, {"alert": "high_error_rate", "results": [failing], "reports_dir": str(tmp_path),
+                                 "dashboards": dashboards})
+    written = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert written["dashboards"] == dashboards
+    assert "Dashboards: [Grafana](https://grafana.example.com/d/incident-response)" in next(
+        tmp_path.glob("*.md")).read_text()
+    assert "Dashboards: Grafana https://grafana.example.com/d/incident-response" in result["summary"]

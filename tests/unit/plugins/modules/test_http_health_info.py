@@ -155,3 +155,22 @@ def test_missing_prometheus_client_only_matters_when_metrics_are_asked_for(
     with_metrics = run_module(capsys, {"endpoints": [{"url": health_url}], "samples": 1, "metrics_window": 1})
     assert with_metrics["failed"] is True
     assert "Failed to import the required Python library (prometheus_client)" in with_metrics["msg"]
+
+
+def test_a_missing_optional_path_warns_and_fail_on_critical_lets_it_pass(
+    capsys: pytest.CaptureFixture[str], health_url: str, closed_url: str
+) -> None:
+    result = run_module(
+        capsys,
+        {
+            "endpoints": [
+                {"name": "app1", "url": health_url},
+                {"name": "app1 /docs", "url": closed_url.replace("/health", "/docs"), "required": False},
+            ],
+            "fail_on": "critical",
+        },
+    )
+    assert "failed" not in result and result["status"] == "warn"
+    docs = [f for f in result["findings"] if f["target"] == "app1 /docs"]
+    assert [(f["name"], f["status"]) for f in docs] == [("http_status", "warn")]
+    assert "not on /docs" in docs[0]["remediation"]
