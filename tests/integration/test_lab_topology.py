@@ -76,15 +76,15 @@ def test_controller_side_services_listen_on_the_management_bridge(lab):
 
 
 def test_playbook_runs_on_a_lab_host_see_the_runbook_numbers_and_the_lab_override(tmp_path):
-    """The runbook role's defaults are the single source; the lab inventory overrides only the watch length.
+    """The incident_response role's defaults are the single source; the lab inventory overrides only the watch length.
 
     (Staging and production, and an inventory override, are proven without the lab in tests/unit/roles.)"""
-    expected = yaml.safe_load((REPO / "roles/runbook/defaults/main.yml").read_text())
+    expected = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text())
     seen_file = tmp_path / "seen.json"
     playbook = tmp_path / "show_thresholds.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "Show what a playbook run on a lab host sees", "hosts": "app1", "gather_facts": False,
-        "roles": ["platform_eng.incident_response.runbook"],
+        "roles": ["platform_eng.incident_response.incident_response"],
         "tasks": [{"name": "Write what app1 sees on the controller", "delegate_to": "localhost",
                    "ansible.builtin.copy": {"dest": str(seen_file), "mode": "0600", "content": (
                        "{{ {'thresholds': incident_response_thresholds, 'rpo': incident_response_rpo_minutes,"

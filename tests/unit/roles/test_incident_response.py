@@ -1,6 +1,6 @@
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The runbook's numbers live once, in the runbook role's defaults; every role that uses one gets them from there.
+"""The runbook's numbers live once, in the incident_response role's defaults; every role that uses one depends on it.
 
 Playbook runs (local, a debug only: no host is contacted) see the runbook's values with the staging and
 production inventories, which repeat none of them, and an inventory value still wins.
@@ -22,8 +22,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-RUNBOOK = yaml.safe_load((REPO / "roles/runbook/defaults/main.yml").read_text(encoding="utf-8"))
-RUNBOOK_ROLE = "platform_eng.incident_response.runbook"
+RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
+RUNBOOK_ROLE = "platform_eng.incident_response.incident_response"
 
 
 def show_playbook(tmp_path: Path) -> Path:
@@ -90,26 +90,30 @@ def runbook_names_used(text: str) -> set[str]:
     return {name for name in RUNBOOK if re.search(rf"\b{name}\b", text)}
 
 
-@pytest.mark.parametrize("role", sorted(p.name for p in (REPO / "roles").iterdir() if p.name != "runbook"))
-def test_a_role_that_uses_a_runbook_number_depends_on_the_runbook_role(role: str) -> None:
+@pytest.mark.parametrize("role", sorted(p.name for p in (REPO / "roles").iterdir() if p.name != "incident_response"))
+def test_a_role_that_uses_a_runbook_number_depends_on_the_incident_response_role(role: str) -> None:
     used = set()
     for path in (REPO / "roles" / role).rglob("*.yml"):
         if path.parts[-2:] != ("meta", "argument_specs.yml"):
             used |= runbook_names_used(path.read_text(encoding="utf-8"))
     dependencies = (yaml.safe_load((REPO / "roles" / role / "meta/main.yml").read_text()) or {}).get("dependencies")
     names = {d.get("role") if isinstance(d, dict) else d for d in dependencies or []}
-    assert bool(used) == (RUNBOOK_ROLE in names), f"{role} uses {sorted(used)}; its dependencies are {sorted(names)}"
+    # Unqualified: a collection role's dependency resolves in its own collection first.
+    assert bool(used) == ("incident_response" in names), f"{role} uses {sorted(used)}; it depends on {sorted(names)}"
 
 
 @pytest.mark.parametrize("playbook", sorted(p.relative_to(REPO).as_posix() for p in (REPO / "playbooks").rglob("*.yml")))
-def test_a_play_that_uses_a_runbook_number_outside_a_role_lists_the_runbook_role(playbook: str) -> None:
+def test_a_play_that_uses_a_runbook_number_outside_a_role_lists_the_incident_response_role(playbook: str) -> None:
     plays = yaml.safe_load((REPO / playbook).read_text(encoding="utf-8")) or []
     if not isinstance(plays, list) or not all(isinstance(play, dict) and "hosts" in play for play in plays):
         # a task file (playbooks/tasks/): whatever uses a runbook number there must get it from the play
         assert not runbook_names_used((REPO / playbook).read_text(encoding="utf-8")), playbook
         return
     for play in plays:
-        roles = {r.get("role") if isinstance(r, dict) else r for r in play.get("roles") or []}
-        rest = yaml.safe_dump({k: v for k, v in play.items() if k != "roles"})
-        if runbook_names_used(rest):
-            assert RUNBOOK_ROLE in roles, f"{playbook}: play {play['name']!r} uses {sorted(runbook_names_used(rest))}"
+        used = runbook_names_used(yaml.safe_dump(play))
+        if not used:
+            continue
+        # The play's first task makes the role's defaults public to the rest of the play.
+        first = (play.get("tasks") or [{}])[0].get("ansible.builtin.include_role") or {}
+        assert first.get("name") == RUNBOOK_ROLE and first.get("public") is True, (
+            f"{playbook}: play {play['name']!r} uses {sorted(used)} without including {RUNBOOK_ROLE} first")
