@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
-BIN = REPO / ".venv" / "bin"
+from consumer import BIN, REPO
+
 LAB_SECRET = re.compile(r"^\s*(smtp_)?password:\s*(\S+)", re.MULTILINE)
 
 
@@ -22,16 +22,6 @@ def lab_passwords() -> set[str]:
     for path in (REPO / "inventories" / "lab").rglob("*.yml"):
         found |= {m.group(2).strip("'\"") for m in LAB_SECRET.finditer(path.read_text(encoding="utf-8"))}
     return {p for p in found if "{{" not in p}
-
-
-@pytest.fixture(scope="module")
-def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("collection")
-    done = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(REPO)],
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    (built,) = out.glob("platform_eng-incident_response-*.tar.gz")
-    return built
 
 
 def test_the_tarball_holds_the_product_and_no_lab_or_developer_state(tarball: Path) -> None:
