@@ -24,7 +24,8 @@ import pytest
 import awx_runner
 from conftest import LAB_FACTS, REPO, irlab, lab_ssh, run, webhook_requests
 from test_deploy import live_versions
-from test_maintenance import expiring_cert_restored  # noqa: F401  pylint: disable=unused-import  (a fixture)
+# A fixture: it puts the lab's 10-day certificate back after the certificate template renewed it.
+from test_maintenance import expiring_cert_restored  # noqa: F401  pylint: disable=unused-import
 
 CONFIG = awx_runner.load_config()
 TEMPLATES = [item["name"] for item in awx_runner.templates(CONFIG)]

@@ -11,7 +11,6 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
 import yaml
 
 from consumer import BIN, REPO
@@ -95,8 +94,8 @@ def stage(containerfile: str, name: str) -> str:
     return containerfile.split(f" AS {name}\n", 1)[1].split("\nFROM ", 1)[0]
 
 
-def test_ansible_builder_creates_the_build_context_offline_without_a_container_engine(tmp_path: Path,
-                                                                                       tarball: Path) -> None:
+def test_ansible_builder_creates_the_build_context_offline_without_a_container_engine(
+        tmp_path: Path, tarball: Path) -> None:
     # `create` only writes files: it runs with no container engine on PATH (this machine has a docker client in
     # /usr/local/bin but no engine) and without the network; `build` would need an engine, and a registry.
     # ansible-builder 3.2.0 picks podman's Containerfile only when podman is on PATH, else docker's Dockerfile.

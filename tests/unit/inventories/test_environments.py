@@ -99,8 +99,8 @@ def test_the_inventory_names_what_a_real_run_needs(environment: str) -> None:
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_every_placeholder_stops_a_run_naming_itself_and_its_file(environment: str, no_ssh: Sentinel,
-                                                                   tmp_path: Path) -> None:
+def test_every_placeholder_stops_a_run_naming_itself_and_its_file(
+        environment: str, no_ssh: Sentinel, tmp_path: Path) -> None:
     found = placeholders(environment)
     out = tmp_path / "messages.json"
     tasks = [{"name": f"Use {p.expression}", "ansible.builtin.set_fact": {f"probe_{i}": "{{ " + p.expression + " }}"},
