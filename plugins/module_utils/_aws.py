@@ -42,6 +42,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     Finding,
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 
 COLLECTION_AGENT = "platform_eng.incident_response/0.1.0"
 
@@ -161,7 +162,7 @@ class AwsSession:
 
     def __init__(self, settings: AwsSettings):
         if not HAS_BOTO3:
-            raise IncidentResponseError("boto3 and botocore are required for the AWS modules: pip install boto3")
+            raise IncidentResponseError(missing_library("boto3"))
         if settings.retries < 0:
             raise IncidentResponseError(f"retries must be 0 or more, got {settings.retries}")
         if settings.profile and (settings.access_key or settings.secret_key or settings.session_token):

@@ -49,6 +49,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._js
     JsonAssertion,
     parse_assertion,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
     PROMETHEUS_IMPORT_ERROR,
     MetricsSettings,
@@ -704,7 +705,7 @@ def check_http_health(plan: Plan) -> dict[str, t.Any]:
     started = time.monotonic()
     scraped = [e for e in plan.endpoints if e.metrics_url]
     if scraped and PROMETHEUS_IMPORT_ERROR is not None:
-        raise IncidentResponseError("the prometheus_client Python library is required to read /metrics")
+        raise IncidentResponseError(missing_library("prometheus_client", needed_for="to read /metrics"))
     first = _scrape_all(plan, scraped) if scraped else []
 
     # Backstop only: each sample already has a socket timeout and a timeout ends the sampling.

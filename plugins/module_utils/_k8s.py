@@ -49,6 +49,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
     summarize,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s_health as health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s_selector import (
     Requirement,
@@ -102,7 +103,7 @@ def build_configuration(params: t.Mapping[str, t.Any], pool_size: int = 16) -> t
     service account) fill in the rest. Options given explicitly win.
     """
     if KUBERNETES_IMPORT_ERROR is not None:
-        raise IncidentResponseError("the kubernetes Python client is not installed")
+        raise IncidentResponseError(missing_library("kubernetes"))
     host, kubeconfig, context = params.get("host"), params.get("kubeconfig"), params.get("context")
     configuration = k8s_client.Configuration()
     if kubeconfig or context or not host:

@@ -29,6 +29,7 @@ else:
     PROMETHEUS_IMPORT_ERROR = None
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 
 SeriesKey = t.Tuple[t.Tuple[str, str], ...]
 
@@ -69,7 +70,7 @@ class MetricsWindow:
 def parse_metrics(text: str, settings: MetricsSettings, taken_at: float = 0.0) -> Scrape:
     """Keep the request counter, the duration buckets and the process start time."""
     if text_string_to_metric_families is None:
-        raise IncidentResponseError("the prometheus_client Python library is required to read /metrics")
+        raise IncidentResponseError(missing_library("prometheus_client", needed_for="to read /metrics"))
     request_names = {settings.requests_metric, settings.requests_metric + "_total"}
     bucket_name = settings.duration_metric + "_bucket"
     scrape = Scrape(taken_at, {}, {})

@@ -47,7 +47,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._po
 try:
     import psycopg2
     from psycopg2 import sql
-except ImportError:  # reported by the module through missing_required_lib
+except ImportError:  # reported by the module through _prerequisites.missing_library
     psycopg2 = None
     sql = None
 

@@ -280,7 +280,7 @@ region:
   sample: us-east-1
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
@@ -288,6 +288,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_cloudwatch import check_metrics
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     run_check,
@@ -318,7 +319,7 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
     run_check(module, check_metrics, "CloudWatch metrics")
 
 

@@ -181,13 +181,14 @@ findings:
       remediation: "Check for recent deployments (potential bad release); if recent deployment, rollback immediately."
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _prometheus_window
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import Thresholds
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import MetricsSettings
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import read_lock
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._watch import (
@@ -239,7 +240,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if _prometheus_window.text_string_to_metric_families is None:
-        module.fail_json(msg=missing_required_lib("prometheus_client"))
+        module.fail_json(msg=missing_library("prometheus_client"))
     p = module.params
     try:
         settings = WatchSettings(

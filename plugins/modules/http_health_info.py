@@ -510,7 +510,7 @@ elapsed_ms:
   sample: 1234.5
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import (
@@ -518,6 +518,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ht
     check_http_health,
     secret_looking_headers,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
     PROMETHEUS_IMPORT_ERROR,
 )
@@ -568,7 +569,7 @@ def main() -> None:
         plan = build_plan(module.params)
         if plan.needs_metrics and PROMETHEUS_IMPORT_ERROR is not None:
             module.fail_json(
-                msg=missing_required_lib("prometheus_client", reason="to read /metrics"),
+                msg=missing_library("prometheus_client", needed_for="to read /metrics"),
                 exception=PROMETHEUS_IMPORT_ERROR,
             )
         result = check_http_health(plan)

@@ -90,11 +90,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import connection_argument_spec
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
+    KUBERNETES_IMPORT_ERROR,
+    connection_argument_spec,
+)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import (
     apps_api,
     raise_memory_limit,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 
 
 def main() -> None:
@@ -107,6 +111,8 @@ def main() -> None:
         max_factor=dict(type="float", default=2.0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if KUBERNETES_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_library("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     p = module.params
     try:
         apps = apps_api(p)

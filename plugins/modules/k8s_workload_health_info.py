@@ -316,13 +316,14 @@ elapsed_ms:
   sample: 84.2
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
     KUBERNETES_IMPORT_ERROR,
     check_workload_health,
     connection_argument_spec,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     run_check,
@@ -361,7 +362,7 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if KUBERNETES_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     run_check(module, check_workload_health, lambda result: f"Workload health in namespace {result['namespace']}")
 
 

@@ -216,7 +216,7 @@ would_run:
   sample: [download s3://backups-incident-response/latest/x.dump, CREATE DATABASE dr_drill_1, pg_restore into dr_drill_1]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
@@ -225,6 +225,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import postgres_argument_spec
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._restore_drill import (
     psycopg2,
     restore_drill,
@@ -260,9 +261,9 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("state", "restored", ["bucket", "key"]), ("state", "absent", ["run_id"])])
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
     if psycopg2 is None:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
+        module.fail_json(msg=missing_library("psycopg2"))
     try:
         result = restore_drill(module.params, check_mode=module.check_mode)
     except IncidentResponseError as exc:

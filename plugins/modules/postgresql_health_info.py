@@ -360,13 +360,14 @@ elapsed_ms:
   sample: 48.4
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._pg_health import check_postgresql_health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import (
     PSYCOPG2_IMPORT_ERROR,
     postgres_argument_spec,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     run_check,
@@ -398,7 +399,7 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if PSYCOPG2_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     run_check(module, check_postgresql_health, "PostgreSQL health")
 
 

@@ -222,7 +222,7 @@ error:
     DBInstanceNotFound (DBInstance incident-response-prod not found.)
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
@@ -230,6 +230,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_rds import rds_instance_health
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     run_check,
@@ -255,7 +256,7 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
     run_check(module, rds_instance_health, "RDS instance health")
 
 

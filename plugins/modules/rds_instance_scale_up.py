@@ -90,7 +90,7 @@ status:
   sample: available
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
@@ -103,6 +103,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import scale_up
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 
 
 def main() -> None:
@@ -116,7 +117,7 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
     p = module.params
     try:
         session = AwsSession(AwsSettings.from_params(p))

@@ -246,8 +246,9 @@ elapsed_ms:
   sample: 5012.3
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._redis_health import (
     REDIS_IMPORT_ERROR,
     check_redis_health,
@@ -282,7 +283,7 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if REDIS_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("redis"), exception=REDIS_IMPORT_ERROR)
     run_check(module, check_redis_health, "Redis health")
 
 

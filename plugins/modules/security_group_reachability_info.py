@@ -282,7 +282,7 @@ error:
     DBInstanceNotFound (DBInstance incident-response-prd not found.)
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
@@ -293,6 +293,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
     DATABASE_PORTS,
     security_group_reachability,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     run_check,
@@ -327,7 +328,7 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
     run_check(module, security_group_reachability, "Security group reachability")
 
 

@@ -300,11 +300,12 @@ elapsed_ms:
   sample: 95.3
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._tls import (
     build_plan,
     check_certificates,
@@ -343,7 +344,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_one_of=[("endpoints", "files")])
     if CRYPTOGRAPHY_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     try:
         result = check_certificates(build_plan(module.params))
     except IncidentResponseError as exc:

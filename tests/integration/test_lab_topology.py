@@ -75,32 +75,26 @@ def test_controller_side_services_listen_on_the_management_bridge(lab):
     assert lab_ssh("bastion", f"curl -s -o /dev/null -w '%{{http_code}}' http://{moto}/").out in ("200", "404")
 
 
-def test_top_level_group_vars_are_loaded_by_playbook_runs(tmp_path):
-    """group_vars/all/runbook.yml is the single source of the runbook's numbers."""
-    expected = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text())
+def test_playbook_runs_on_a_lab_host_see_the_runbook_numbers_and_the_lab_override(tmp_path):
+    """The incident_response role's defaults are the single source; the lab inventory overrides only the watch length.
+
+    (Staging and production, and an inventory override, are proven without the lab in tests/unit/roles.)"""
+    expected = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text())
+    seen_file = tmp_path / "seen.json"
     playbook = tmp_path / "show_thresholds.yml"
-    playbook.write_text(
-        "- name: Show what a playbook run sees\n"
-        "  hosts: app1\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - name: Print the thresholds as JSON\n"
-        "      ansible.builtin.debug:\n"
-        "        msg: \"THRESHOLDS={{ incident_response_thresholds | to_json }} RPO={{ incident_response_rpo_minutes }}\"\n")
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Show what a playbook run on a lab host sees", "hosts": "app1", "gather_facts": False,
+        "roles": ["platform_eng.incident_response.incident_response"],
+        "tasks": [{"name": "Write what app1 sees on the controller", "delegate_to": "localhost",
+                   "ansible.builtin.copy": {"dest": str(seen_file), "mode": "0600", "content": (
+                       "{{ {'thresholds': incident_response_thresholds, 'rpo': incident_response_rpo_minutes,"
+                       " 'watch': incident_response_monitor_minutes} | to_json }}")}}]}]))
     result = run("ansible-playbook", str(playbook))
     assert result.rc == 0, result.text
-    seen = json.loads(result.out.split("THRESHOLDS=", 1)[1].split(" RPO=", 1)[0])
-    assert seen == expected["incident_response_thresholds"]
-    assert f"RPO={expected['incident_response_rpo_minutes']}" in result.out
-    # The same numbers reach every environment, without contacting any of their hosts.
-    for env in ("staging", "production"):
-        inv = run("ansible-inventory", "-i", f"inventories/{env}", "--list")
-        assert inv.rc == 0, inv.text
-        hostvars = json.loads(inv.out)["_meta"]["hostvars"]
-        assert hostvars, f"{env} inventory has no hosts"
-        for host, values in hostvars.items():
-            assert values["incident_response_thresholds"] == expected["incident_response_thresholds"], host
-            assert values["incident_response_environment"] == env
+    seen = json.loads(seen_file.read_text())
+    assert seen["thresholds"] == expected["incident_response_thresholds"]
+    assert seen["rpo"] == expected["incident_response_rpo_minutes"]
+    assert seen["watch"] == 1 != expected["incident_response_monitor_minutes"]
 
 
 def test_lab_is_the_default_inventory_and_others_need_i():

@@ -4,16 +4,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
-BIN = REPO / ".venv" / "bin"
+from consumer import BIN, REPO
+
 LAB_SECRET = re.compile(r"^\s*(smtp_)?password:\s*(\S+)", re.MULTILINE)
 
 
@@ -22,16 +23,6 @@ def lab_passwords() -> set[str]:
     for path in (REPO / "inventories" / "lab").rglob("*.yml"):
         found |= {m.group(2).strip("'\"") for m in LAB_SECRET.finditer(path.read_text(encoding="utf-8"))}
     return {p for p in found if "{{" not in p}
-
-
-@pytest.fixture(scope="module")
-def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("collection")
-    done = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(REPO)],
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    (built,) = out.glob("platform_eng-incident_response-*.tar.gz")
-    return built
 
 
 def test_the_tarball_holds_the_product_and_no_lab_or_developer_state(tarball: Path) -> None:
@@ -81,15 +72,59 @@ def test_the_runtime_requirements_cover_what_the_plugins_import() -> None:
     assert distributions <= wanted, f"missing from meta/requirements.txt: {distributions - wanted}"
 
 
-@pytest.mark.skipif(not (BIN / "ansible-builder").exists(),
-                    reason="ansible-builder is not installed in .venv (not in requirements.txt); "
-                           "the EE files are checked structurally by the test below")
-def test_ansible_builder_creates_the_build_context_offline(tmp_path: Path) -> None:
-    done = subprocess.run([str(BIN / "ansible-builder"), "create", "-f", str(REPO / "execution-environment.yml"),
-                           "-c", str(tmp_path / "context")], capture_output=True, text=True, timeout=120,
-                          check=False, cwd=REPO)
+def builder_context(tmp_path: Path, tarball: Path) -> Path:
+    """The EE definition with what it points at, and the built tarball in build/, as the README's steps leave them."""
+    src = tmp_path / "src"
+    for relative in ("execution-environment.yml", "awx/requirements.yml", "meta/requirements.txt", "meta/bindep.txt"):
+        (src / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / relative, src / relative)
+    (src / "build").mkdir()
+    shutil.copy(tarball, src / "build")
+    return src
+
+
+def create(src: Path, context: Path, path: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "ansible-builder"), "create", "-f", "execution-environment.yml",
+                           "-c", str(context), *args], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=src, env=dict(os.environ, PATH=path))
+
+
+def stage(containerfile: str, name: str) -> str:
+    """The lines of one build stage (FROM ... AS name up to the next FROM)."""
+    return containerfile.split(f" AS {name}\n", 1)[1].split("\nFROM ", 1)[0]
+
+
+def test_ansible_builder_creates_the_build_context_offline_without_a_container_engine(
+        tmp_path: Path, tarball: Path) -> None:
+    # `create` only writes files: it runs with no container engine on PATH (this machine has a docker client in
+    # /usr/local/bin but no engine) and without the network; `build` would need an engine, and a registry.
+    # ansible-builder 3.2.0 picks podman's Containerfile only when podman is on PATH, else docker's Dockerfile.
+    path = os.pathsep.join([str(BIN), "/usr/bin", "/bin"])
+    assert shutil.which("podman", path=path) is None and shutil.which("docker", path=path) is None
+    src = builder_context(tmp_path, tarball)
+    done = create(src, tmp_path / "context", path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "context" / "Containerfile").is_file()
+    context = tmp_path / "context"
+    containerfile = (context / "Dockerfile").read_text()
+    assert (context / "_build/requirements.txt").read_text() == (REPO / "meta/requirements.txt").read_text()
+    assert (context / "_build/bindep.txt").read_text() == (REPO / "meta/bindep.txt").read_text()
+    assert (context / "_build/requirements.yml").read_text() == (REPO / "awx/requirements.yml").read_text()
+    assert (context / "_build/collection" / tarball.name).read_bytes() == tarball.read_bytes()
+    assert "ansible-core==2.19.14" in containerfile and "ansible-runner==2.4.3" in containerfile
+    # The collection goes in where the build files are (the galaxy stage), and reaches the final image from there.
+    galaxy = stage(containerfile, "galaxy")
+    assert "COPY _build /build" in galaxy
+    assert "ansible-galaxy collection install --offline /build/collection/platform_eng-incident_response-" in galaxy
+    assert "COPY --from=galaxy /usr/share/ansible /usr/share/ansible" in stage(containerfile, "final")
+    assert "/build/collection" not in stage(containerfile, "final")
+
+
+def test_ansible_builder_writes_the_file_podman_reads_when_asked(tmp_path: Path, tarball: Path) -> None:
+    """With any PATH (here the full one, docker client included), --output-filename fixes the file's name."""
+    src = builder_context(tmp_path, tarball)
+    done = create(src, tmp_path / "context", os.environ["PATH"], "--output-filename", "Containerfile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "context" / "Containerfile").is_file() and not (tmp_path / "context" / "Dockerfile").exists()
 
 
 def test_the_execution_environment_files_point_at_files_that_exist() -> None:

@@ -1,6 +1,6 @@
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Every number and name in group_vars/all/runbook.yml is read by the collection's content, or it goes.
+"""Every number and name in the runbook defaults (roles/incident_response/defaults/main.yml) is read by the collection's content, or it goes.
 
 A variable nothing reads looks like configuration and configures nothing: someone changes the SLA or the
 owner there and no alert, page or report follows. Content is what runs: roles (not their argument specs,
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-RUNBOOK = REPO / "group_vars" / "all" / "runbook.yml"
+RUNBOOK = REPO / "roles" / "incident_response" / "defaults" / "main.yml"
 # Variables that are unread on purpose, each with the reason. An entry must stay true: once something reads the
 # variable, test_the_allow_list_holds_only_unread_variables fails and the entry goes.
 ALLOWED_UNREAD = {

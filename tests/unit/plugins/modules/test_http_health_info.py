@@ -154,7 +154,9 @@ def test_missing_prometheus_client_only_matters_when_metrics_are_asked_for(
     assert "failed" not in without
     with_metrics = run_module(capsys, {"endpoints": [{"url": health_url}], "samples": 1, "metrics_window": 1})
     assert with_metrics["failed"] is True
-    assert "Failed to import the required Python library (prometheus_client)" in with_metrics["msg"]
+    assert "The Python library prometheus_client is not installed" in with_metrics["msg"]
+    assert "needed to read /metrics" in with_metrics["msg"]
+    assert "platform_eng.incident_response.prerequisites role" in with_metrics["msg"]
 
 
 def test_a_missing_optional_path_warns_and_fail_on_critical_lets_it_pass(
