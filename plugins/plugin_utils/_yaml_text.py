@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the platform_eng.incident_response collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Configuration files as people read them: keys in the order given, multi-line strings as ``|`` blocks.
+
+The same data always gives the same bytes, so installing a file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import yaml
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that indents lists under their key and keeps long lines whole."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def _plain(value: t.Any) -> t.Any:
+    """ansible-core hands over tagged subclasses of dict, list and str; dump the plain types."""
+    if isinstance(value, t.Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def dump(data: t.Any, header: str = "") -> str:
+    """YAML text with an optional comment header (one ``# `` line per line of ``header``)."""
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    body = yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True,
+                     default_flow_style=False)
+    return comment + body
