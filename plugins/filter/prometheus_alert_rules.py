@@ -27,7 +27,8 @@ author:
 options:
   _input:
     description:
-      - Parameter overrides, for example C({error_rate_window: 30s, error_rate_for: 10s}). Keys are C(service),
+      - >-
+        Parameter overrides, for example C(error_rate_window=30s) and C(error_rate_for=10s) in the lab. Keys are C(service),
         C(selector), C(requests_metric), C(code_label), C(duration_metric), C(memory_used_metric),
         C(memory_limit_metric), C(error_rate_percent), C(error_rate_window), C(error_rate_for), C(latency_p95_ms),
         C(latency_window), C(latency_for), C(down_for), C(memory_percent), C(memory_for), C(slo_target_percent),
@@ -56,6 +57,12 @@ options:
   dashboards:
     description: Dashboard name to URL (C(incident_response_dashboards)).
     type: dict
+  extra_groups:
+    description:
+      - The site's own rule groups, appended to the file as given. Only C(promtool check rules) judges them, so a
+        broken one fails the install on the monitoring host and never replaces a good file.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -106,14 +113,18 @@ def runbook_parameters(thresholds=None, **given):
 
 
 def prometheus_alert_rules(overrides, service=None, thresholds=None, slo_target_percent=None, selector=None,
-                           runbook_url=None, dashboards=None):
+                           runbook_url=None, dashboards=None, extra_groups=None):
     try:
         params = parameters(overrides, **runbook_parameters(
             thresholds, service=service, slo_target_percent=slo_target_percent, selector=selector,
             runbook_url=runbook_url, dashboards=dashboards))
-        return dump(rule_groups(params), HEADER)
+        rules = rule_groups(params)
     except IncidentResponseError as exc:
         raise AnsibleFilterError(f"prometheus_alert_rules: {exc}") from None
+    if not isinstance(extra_groups or [], list) or not all(isinstance(g, dict) for g in extra_groups or []):
+        raise AnsibleFilterError("prometheus_alert_rules: extra_groups must be a list of rule groups (dictionaries)")
+    rules["groups"] += list(extra_groups or [])
+    return dump(rules, HEADER)
 
 
 class FilterModule:

@@ -61,3 +61,11 @@ def test_role_argument_spec_renders(role):
     result = doc("-t", "role", f"platform_eng.incident_response.{role}")
     assert result.returncode == 0, result.stderr
     assert "ENTRY POINT: main" in result.stdout or "ENTRY POINT:" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "plugins/filter").glob("*.py") if p.stem != "__init__"))
+def test_filter_doc_renders(name):
+    result = doc("-t", "filter", f"platform_eng.incident_response.{name}")
+    assert result.returncode == 0, result.stderr
+    assert "[WARNING]" not in result.stderr and "[ERROR]" not in result.stderr, result.stderr
+    assert f"FILTER platform_eng.incident_response.{name}" in result.stdout and "EXAMPLES:" in result.stdout
