@@ -13,6 +13,8 @@ import typing as t
 
 import yaml
 
+from ansible_collections.platform_eng.incident_response.plugins.plugin_utils._plain import plain
+
 
 class _Dumper(yaml.SafeDumper):
     """SafeDumper that indents lists under their key and keeps long lines whole."""
@@ -29,20 +31,9 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _text)
 
 
-def _plain(value: t.Any) -> t.Any:
-    """ansible-core hands over tagged subclasses of dict, list and str; dump the plain types."""
-    if isinstance(value, t.Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
 def dump(data: t.Any, header: str = "") -> str:
     """YAML text with an optional comment header (one ``# `` line per line of ``header``)."""
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
-    body = yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True,
+    body = yaml.dump(plain(data), Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True,
                      default_flow_style=False)
     return comment + body

@@ -67,17 +67,18 @@ def wait_until(check: t.Callable[[], t.Any], timeout: float = 30.0, what: str = 
 class Process:
     """A server we started, stopped by its pid (never by name)."""
 
-    def __init__(self, argv: list[str], log: Path) -> None:
+    def __init__(self, argv: list[str], log: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, cwd=cwd, env=env)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
