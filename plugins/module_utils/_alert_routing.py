@@ -156,7 +156,8 @@ def _channel_config(channel: str, severity: str, paging: t.Mapping[str, t.Any], 
             "to": email_to, "from": _text(paging.get("email_from")) or f"alertmanager@{host}",
             "smarthost": f"{host}:{int(paging.get('smtp_port') or 25)}",
             "require_tls": bool(paging.get("smtp_starttls", False)), "send_resolved": True}
-        if paging.get("smtp_username"):
+        # Credentials only over TLS: Alertmanager (Go's PLAIN auth) refuses to send them in the clear anyway.
+        if paging.get("smtp_username") and config["require_tls"]:
             config["auth_username"] = _text(paging["smtp_username"])
             if paging.get("smtp_password"):
                 config["auth_password_file"] = _secret(secrets, secrets_dir, channel, _text(paging["smtp_password"]))

@@ -67,7 +67,7 @@ def stack(tmp_path_factory):
             "pagerduty_url": f"http://{closed}/v2/enqueue", "pagerduty_routing_key": SECRETS["pagerduty_routing_key"],
             "slack_webhook_url": f"http://{closed}/services/{SLACK_SECRET_PATH}", "slack_channel": "#incidents",
             "smtp_host": "127.0.0.1", "smtp_port": int(closed.split(":")[1]), "smtp_username": "mailer",
-            "smtp_password": SECRETS["smtp_password"], "email_from": "alerts@example.com",
+            "smtp_password": SECRETS["smtp_password"], "smtp_starttls": True, "email_from": "alerts@example.com",
             "ticket_url": f"http://{closed}/rest/api/2/issue", "ticket_token": SECRETS["ticket_token"]},
         "incident_response_eda": {"url": f"http://{closed}/alerts", "token": SECRETS["eda_token"]},
         "monitoring_rules_dir": str(rules_dir),

@@ -35,8 +35,8 @@ PROD_PAGING = dict(yaml.safe_load((REPO / "inventories/production/group_vars/all
     slack_webhook_url="https://hooks.slack.com/services/T000/B000/SECRETPATHprod", smtp_username="mailer",
     smtp_password="smtp-SECRET-prod", ticket_token="ticket-SECRET-prod")
 EDA_TOKEN = "eda-SECRET-token"
-SECRETS = {"lab": ["lab-pagerduty-routing-key", "http://10.77.1.1:8099/slack/incidents", "lab-smtp-pw",
-                   "lab-ticket-token", EDA_TOKEN],
+SECRETS = {"lab": ["lab-pagerduty-routing-key", "http://10.77.1.1:8099/slack/incidents", "lab-ticket-token",
+                   EDA_TOKEN],
            "production": ["R0UTINGKEYprod", "SECRETPATHprod", "smtp-SECRET-prod", "ticket-SECRET-prod", EDA_TOKEN]}
 CHANNEL_CONFIGS = {"pagerduty": "pagerduty_configs", "slack": "slack_configs", "email": "email_configs",
                    "ticket": "webhook_configs"}
@@ -116,7 +116,9 @@ def test_no_secret_is_in_the_configuration_and_each_has_its_file(rendered):
     for secret in SECRETS[env]:
         assert secret in contents
     names = {Path(f["path"]).name for f in result["secret_files"]}
-    assert names == {"pagerduty_routing_key", "slack_api_url", "smtp_password", "ticket_token", "eda_token"}
+    # SMTP credentials only over TLS: production's relay has STARTTLS, the lab's SMTP server has none.
+    assert names == {"pagerduty_routing_key", "slack_api_url", "ticket_token", "eda_token"} | (
+        {"smtp_password"} if env == "production" else set())
     referenced = {Path(v).name for v in _values(yaml.safe_load(text)) if isinstance(v, str) and "/secrets/" in v}
     assert referenced == names
 
@@ -170,3 +172,13 @@ def test_timing_is_validated(tmp_path):
         routing.alertmanager_config(ROUTES, LAB_PAGING, "x@example.com", "", str(tmp_path), timing={"group_wiat": "1s"})
     with pytest.raises(Exception, match="duration"):
         routing.alertmanager_config(ROUTES, LAB_PAGING, "x@example.com", "", str(tmp_path), timing={"group_wait": "soon"})
+
+
+def test_smtp_credentials_are_only_sent_over_tls(tmp_path):
+    config, secrets = routing.alertmanager_config(ROUTES, LAB_PAGING, "x@example.com", "", str(tmp_path))
+    (mail,) = next(r for r in config["receivers"] if r["name"] == "P2-email-slack")["email_configs"]
+    assert mail["require_tls"] is False and "auth_username" not in mail
+    assert "lab-smtp-pw" not in "".join(s.content for s in secrets)
+    config, _secrets = routing.alertmanager_config(ROUTES, PROD_PAGING, "x@example.com", "", str(tmp_path))
+    (mail,) = next(r for r in config["receivers"] if r["name"] == "P2-email-slack")["email_configs"]
+    assert mail["require_tls"] is True and mail["auth_username"] == "mailer" and mail["auth_password_file"]
