@@ -146,4 +146,3 @@ def status(lab: types.ModuleType) -> list[tuple[str, bool, str]]:
         up_ = bool(pid and lab.pid_alive(pid)) and lab.wait_port(*address, timeout=1)
         rows.append((name, up_, "%s:%d" % address))
     return rows
-

@@ -137,12 +137,12 @@ def validate(ansible_eda: t.Any, service: str, app_hosts: t.Mapping[str, str], a
     spec = t.cast(t.Any, spec)
     where = f"{host} ({instance})" if host else service
     table = routes or {}
+    ignored = sorted(k for k in labels if k not in USED_LABELS) + (["annotations"] if alert.get("annotations") else [])
     return {
         "name": name, "key": spec.key, "title": spec.title, "status": status, "severity": severity,
         "instance": instance, "host": host, "fingerprint": fingerprint, "starts_at": starts_at,
         "ends_at": ends_at, "diagnose": spec.diagnose or "", "where": where,
-        "ignored": sorted(k for k in labels if k not in USED_LABELS) + (["annotations"] if alert.get("annotations")
-                                                                         else []),
+        "ignored": ignored,
         # The incident's own messages for this alert: chat only, Alertmanager already paged per severity.
         "incident_routes": {sev: [c for c in table.get(sev, []) if c in CHAT_CHANNELS] for sev in SEVERITIES},
     }

@@ -12,7 +12,7 @@ version_added: 0.3.0
 description:
   - Reads the extra var C(ansible_eda) exactly as ansible-rulebook passed it (parsed, never rendered as a template)
     and returns in RV(alert) only the values the automation needs, each checked - the alert name (one the collection
-    ships, see M(platform_eng.incident_response.prometheus_alert_rules#filter)), the C(service) label, C(severity)
+    ships, see P(platform_eng.incident_response.prometheus_alert_rules#filter)), the C(service) label, C(severity)
     P1..P4, C(status) firing or resolved, C(instance) as C(host:port) of an app host of the inventory (for
     per-instance alerts), the 16-hex-digit C(fingerprint) and RFC 3339 times.
   - The whole alert is refused, with every reason, when one of those breaks its rule or when any label carries shell
@@ -66,6 +66,50 @@ alert:
   description: The values the automation may use; nothing else of the alert.
   returned: success
   type: dict
+  contains:
+    name:
+      description: The alert's name, one the collection ships.
+      type: str
+    key:
+      description: The name without the service's prefix.
+      type: str
+    title:
+      description: The catalogue's title for it (never the alert's own annotations).
+      type: str
+    status:
+      description: V(firing) or V(resolved).
+      type: str
+    severity:
+      description: P1 to P4.
+      type: str
+    instance:
+      description: The C(instance) label, C(host:port); empty for a service-wide alert.
+      type: str
+    host:
+      description: The inventory's app host at that instance; empty for a service-wide alert.
+      type: str
+    fingerprint:
+      description: Alertmanager's hash of the alert's labels.
+      type: str
+    starts_at:
+      description: When it started firing (RFC 3339).
+      type: str
+    ends_at:
+      description: When it ended, for a resolved alert; empty otherwise.
+      type: str
+    diagnose:
+      description: The diagnose.yml alert it runs, or empty.
+      type: str
+    where:
+      description: The host and instance (or the service) in words.
+      type: str
+    ignored:
+      description: The labels (and V(annotations)) that were left out, never used.
+      type: list
+      elements: str
+    incident_routes:
+      description: The routing table reduced to chat, for the incident's own messages (Alertmanager pages).
+      type: dict
   sample:
     name: incident-response_high_error_rate
     key: high_error_rate

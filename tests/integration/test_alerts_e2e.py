@@ -218,7 +218,7 @@ def test_with_auto_rollback_off_nothing_rolls_back_the_verdict_recommends_it_and
 def test_a_storm_of_one_alert_runs_one_diagnosis(fresh):
     fresh(auto_rollback=False)
     storm = alert(fingerprint=uuid.uuid4().hex[:16])
-    assert {post_to_rulebook(storm) for _ in range(50)} == {200}
+    assert {post_to_rulebook(storm) for _copy in range(50)} == {200}
 
     name = "incident-response_high_latency"
     wait_until(lambda: events("diagnosis", name), 240, "the diagnosis of the storm's alert")

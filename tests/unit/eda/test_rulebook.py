@@ -180,7 +180,7 @@ def rulebook(tmp_path_factory):
 
 def test_a_storm_of_the_same_alert_runs_once(rulebook):
     storm = alert()
-    assert {rulebook.post(storm) for _ in range(50)} == {200}
+    assert {rulebook.post(storm) for _copy in range(50)} == {200}
     sentinel = alert(instance="127.0.0.2:8080")
     rulebook.post(sentinel)
     rulebook.wait_for(sentinel["fingerprint"])
@@ -193,7 +193,7 @@ def test_a_storm_of_the_same_alert_runs_once(rulebook):
 
 def test_a_resolved_alert_runs_once_too(rulebook):
     fp = fingerprint()
-    for _ in range(5):
+    for _copy in range(5):
         rulebook.post(alert("resolved", fp))
     rulebook.wait_for(fp)
     assert [r["status"] for r in rulebook.recorded() if r["fingerprint"] == fp] == ["resolved"]

@@ -199,4 +199,3 @@ class StandInService:
         self._stop.set()
         self.server.shutdown()
         self.server.server_close()
-

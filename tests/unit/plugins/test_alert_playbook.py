@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import free_port  # noqa: E402  (tests/unit/plugins/conftest.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # monitoring_servers, beside this file
+from monitoring_servers import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

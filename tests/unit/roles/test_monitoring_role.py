@@ -60,7 +60,7 @@ def stack(tmp_path_factory):
                             alertmanager=f"127.0.0.1:{alertmanager.port}")
     closed = f"127.0.0.1:{free_port()}"  # nothing listens there: notifications fail here, on this machine
     variables = {
-        **{k: v for k, v in RUNBOOK.items()},
+        **RUNBOOK,
         "incident_response_alert_parameters": LAB_MONITORING["incident_response_alert_parameters"],
         "incident_response_alertmanager_timing": LAB_MONITORING["incident_response_alertmanager_timing"],
         "incident_response_paging": {
