@@ -70,7 +70,8 @@ def world(tmp_path_factory):
         receiver.wait(timeout=15)
 
 
-def run_alert(world, status: str = "firing", fingerprint: str = "0123456789abcdef", **labels: str):
+def run_alert(world, status: str = "firing", fingerprint: str = "0123456789abcdef", inventory: Path | None = None,
+              **labels: str):
     event = {"status": status, "fingerprint": fingerprint, "startsAt": "2026-11-29T14:23:00Z",
              "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-29T14:40:00Z",
              "labels": {"alertname": "incident-response_high_error_rate", "severity": "P1",
@@ -82,7 +83,7 @@ def run_alert(world, status: str = "firing", fingerprint: str = "0123456789abcde
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PATH=f"{BIN}:{os.environ.get('PATH', '')}", INCIDENT_RESPONSE_REPORTS_ROOT=str(world["root"] / "reports"))
     env.pop("ANSIBLE_INVENTORY", None)
-    return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(world["root"] / "inventory.yml"),
+    return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory or world["root"] / "inventory.yml"),
                            "playbooks/alert.yml", "-e", f"@{extra}"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600, check=False)
 
@@ -154,3 +155,21 @@ def test_a_template_in_the_alert_is_refused_before_anything_renders_it(world, tm
     assert result.returncode != 0
     assert "Refused before changing anything" in result.stdout
     assert not canary.exists()
+
+
+def test_chat_down_still_diagnoses_and_the_run_says_what_failed(world, tmp_path):
+    inventory = yaml.safe_load((world["root"] / "inventory.yml").read_text())
+    settings = inventory["all"]["vars"]
+    settings["incident_store"] = str(tmp_path / "incidents")
+    settings["incident_response_paging"] = dict(settings["incident_response_paging"],
+                                                slack_webhook_url=f"http://127.0.0.1:{free_port()}/slack/incidents")
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+
+    result = run_alert(world, fingerprint="2222333344445555", inventory=path)
+
+    assert result.returncode != 0
+    assert "The alert was handled, but:" in result.stdout and "NOT delivered" in result.stdout
+    (timeline,) = [p.read_text() for p in (tmp_path / "incidents").glob("INC-*/timeline.jsonl")]
+    assert '"kind": "diagnosis"' in timeline, "the diagnosis ran although chat was down"
+
