@@ -172,4 +172,3 @@ def test_chat_down_still_diagnoses_and_the_run_says_what_failed(world, tmp_path)
     assert "The alert was handled, but:" in result.stdout and "NOT delivered" in result.stdout
     (timeline,) = [p.read_text() for p in (tmp_path / "incidents").glob("INC-*/timeline.jsonl")]
     assert '"kind": "diagnosis"' in timeline, "the diagnosis ran although chat was down"
-
