@@ -124,7 +124,9 @@ def rulebook(lab: types.ModuleType, auto_rollback: bool = False) -> None:
     variables.touch(mode=0o600)
     variables.write_text(yaml.safe_dump({
         "alert_webhook_host": RULEBOOK[0], "alert_webhook_port": RULEBOOK[1],
-        "alert_webhook_token": lab_vars["incident_response_eda"]["token"], "alert_auto_rollback": bool(auto_rollback)}))
+        "alert_webhook_token": lab_vars["incident_response_eda"]["token"], "alert_auto_rollback": bool(auto_rollback),
+        # Absolute: the rulebook resolves a relative playbook against its working directory, whatever that is.
+        "alert_playbook": str(repo / "playbooks" / "alert.yml")}))
     # The inventory as a directory, so ansible-rulebook's copy of it keeps group_vars.
     lab.spawn("rulebook", [str(Path(lab.PYTHON).parent / "ansible-rulebook"),
                            "--rulebook", str(repo / "extensions/eda/rulebooks/incident_response.yml"),

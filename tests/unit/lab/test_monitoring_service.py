@@ -80,6 +80,7 @@ def test_the_rulebook_starts_with_the_lab_inventorys_token_and_a_private_vars_fi
     assert variables.stat().st_mode & 0o777 == 0o600
     settings = yaml.safe_load(variables.read_text())
     assert settings["alert_auto_rollback"] is True and settings["alert_webhook_token"] == "lab-eda-token"
+    assert settings["alert_playbook"] == str(REPO / "playbooks" / "alert.yml")
     url = "http://%s:%d/alerts" % monitoring.RULEBOOK
     request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"}, method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
