@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Without shellcheck, ansible-test's shellcheck sanity test only warns and passes.
+# Without shellcheck, ansible-test's shellcheck sanity test only warns and passes. promtool and amtool
+# (prometheus, prometheus-alertmanager) run in the unit tests; ansible-rulebook needs a Java 17 runtime.
 APT_PACKAGES=(postgresql redis-server openssh-server openssh-client logrotate certbot haproxy
               iproute2 git make curl ca-certificates procps util-linux openssl python3-venv
-              shellcheck)
+              shellcheck prometheus prometheus-alertmanager openjdk-17-jre-headless)
 PYTHON=${PYTHON:-python3}
 
 missing=()

@@ -47,3 +47,15 @@ attributes:
     details:
       - This action does not modify state.
 """
+
+    # Use together with the standard fragment, for action plugins that decide on the controller and touch no host.
+    CONTROLLER_DECISION = r"""
+options: {}
+attributes:
+  action:
+    support: full
+    description: Runs on the controller only.
+  connection:
+    support: none
+    description: Needs no connection to the target.
+"""

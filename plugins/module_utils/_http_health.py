@@ -50,6 +50,11 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._js
     parse_assertion,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
+    PrometheusSource,
+    instance_of,
+    windows as prometheus_windows,
+)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
     PROMETHEUS_IMPORT_ERROR,
     MetricsSettings,
@@ -108,6 +113,9 @@ DEFAULTS: dict[str, t.Any] = {
     "metrics_requests_metric": "http_requests_total",
     "metrics_code_label": "code",
     "metrics_duration_metric": "http_request_duration_seconds",
+    "prometheus_url": None,
+    "prometheus_window": "5m",
+    "prometheus_selector": "",
 }
 
 MAX_SAMPLES = 1000
@@ -179,6 +187,8 @@ class Endpoint:
     metrics_url: str | None = None
     # A path the service works without (API docs, say): judged on its status alone, a failure at most a warning.
     required: bool = True
+    # With Prometheus, the instance label of this service's series (required endpoints only).
+    prometheus_instance: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,9 +199,11 @@ class Plan:
     thresholds: Thresholds
     metrics: MetricsSettings
     max_workers: int
+    prometheus: PrometheusSource | None = None
 
     @property
     def needs_metrics(self) -> bool:
+        """Whether /metrics is scraped here (it is not when Prometheus answers instead)."""
         return any(endpoint.metrics_url for endpoint in self.endpoints)
 
 
@@ -235,7 +247,8 @@ def tls_context(validate_certs: bool, ca_path: str | None) -> ssl.SSLContext:
     return context
 
 
-def _endpoint(raw: t.Any, index: int, params: t.Mapping[str, t.Any], metrics: MetricsSettings) -> Endpoint:
+def _endpoint(raw: t.Any, index: int, params: t.Mapping[str, t.Any], metrics: MetricsSettings,
+              prometheus: PrometheusSource | None = None) -> Endpoint:
     if not isinstance(raw, dict):
         raise IncidentResponseError(f"endpoints[{index}]: expected a dictionary with at least 'url'")
     url = _check_url(raw.get("url"), f"endpoints[{index}].url")
@@ -268,6 +281,12 @@ def _endpoint(raw: t.Any, index: int, params: t.Mapping[str, t.Any], metrics: Me
         metrics_url = _check_url(metrics_url, f"{where}: metrics_url")
     elif metrics.window > 0 and required:
         metrics_url = default_metrics_url(url)
+    if prometheus is not None and required:
+        # Prometheus holds the window: nothing is scraped here. Its series carry the scraped host:port as instance.
+        instance = raw.get("prometheus_instance") or instance_of(metrics_url or url)
+        return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, None, True, instance)
+    if prometheus is not None:
+        return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, None, False)
     return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, metrics_url or None, required)
 
 
@@ -315,7 +334,12 @@ def build_plan(params: t.Mapping[str, t.Any]) -> Plan:
     if not raw_endpoints:
         raise IncidentResponseError("endpoints: give at least one endpoint")
     metrics = _metrics_settings(params)
-    endpoints = tuple(_endpoint(raw, i, params, metrics) for i, raw in enumerate(raw_endpoints))
+    prometheus = None
+    if params.get("prometheus_url"):
+        prometheus = PrometheusSource(str(params["prometheus_url"]), str(_option(params, "prometheus_window")),
+                                      str(_option(params, "prometheus_selector")),
+                                      timeout=float(_option(params, "timeout")))
+    endpoints = tuple(_endpoint(raw, i, params, metrics, prometheus) for i, raw in enumerate(raw_endpoints))
     seen: set[str] = set()
     for endpoint in endpoints:
         if endpoint.name in seen:
@@ -334,6 +358,7 @@ def build_plan(params: t.Mapping[str, t.Any]) -> Plan:
         thresholds=_thresholds(params),
         metrics=metrics,
         max_workers=max_workers,
+        prometheus=prometheus,
     )
 
 
@@ -621,14 +646,16 @@ def _optional(endpoint: Endpoint, findings: list[Finding]) -> list[Finding]:
 
 
 def _metrics_findings(
-    target: str, window: MetricsWindow | None, error: str | None, thresholds: Thresholds, url: str
+    target: str, window: MetricsWindow | None, error: str | None, thresholds: Thresholds, url: str, scraped: bool = True
 ) -> list[Finding]:
     if window is None:
-        reason = f"metrics scrape of {url} failed: {error}"
+        # A Prometheus error already says where and why; a scrape error needs its URL.
+        reason = f"metrics scrape of {url} failed: {error}" if scraped else t.cast(str, error)
         return [
             error_rate_finding("metrics_5xx_ratio", target, None, thresholds, reason),
             latency_finding("metrics_latency_p95", target, None, thresholds, reason),
         ]
+    origin = f" ({window.origin})" if window.origin else ""
     if window.error_rate_5xx is None:
         ratio = error_rate_finding("metrics_5xx_ratio", target, None, thresholds, t.cast(str, window.error_rate_reason))
     else:
@@ -637,7 +664,7 @@ def _metrics_findings(
             target,
             window.error_rate_5xx,
             thresholds,
-            f"{window.requests_5xx:g} of {window.requests:g} requests answered 5xx in {window.window_seconds:g} s",
+            f"{window.requests_5xx:g} of {window.requests:g} requests answered 5xx in {window.window_seconds:g} s{origin}",
         )
     if window.latency_p95_ms is None:
         p95 = latency_finding("metrics_latency_p95", target, None, thresholds, t.cast(str, window.latency_reason))
@@ -647,7 +674,8 @@ def _metrics_findings(
             target,
             window.latency_p95_ms,
             thresholds,
-            f"histogram_quantile(0.95) over {window.observations:g} observations in {window.window_seconds:g} s",
+            f"histogram_quantile(0.95) over {window.observations or 0:g} observations in {window.window_seconds:g} s"
+            f"{origin}",
         )
     if window.restarted:
         ratio.remediation = p95.remediation = REMEDIATION_RESTARTED
@@ -723,6 +751,8 @@ def check_http_health(plan: Plan) -> dict[str, t.Any]:
             windows[before.item.name] = (None, before.error or after.error)
         else:
             windows[before.item.name] = (metrics_window(before.result, after.result, plan.metrics), None)
+    if plan.prometheus is not None:
+        windows = _prometheus_windows(plan)
 
     reports = []
     all_findings: list[Finding] = []
@@ -737,10 +767,10 @@ def check_http_health(plan: Plan) -> dict[str, t.Any]:
         findings = _probe_findings(endpoint, report, samples, plan.thresholds)
         if endpoint.name in windows:
             window, error = windows[endpoint.name]
-            report["metrics"] = _metrics_report(t.cast(str, endpoint.metrics_url), window, error)
-            findings += _metrics_findings(
-                endpoint.name, window, error, plan.thresholds, t.cast(str, endpoint.metrics_url)
-            )
+            source = plan.prometheus.url if plan.prometheus is not None else t.cast(str, endpoint.metrics_url)
+            report["metrics"] = _metrics_report(source, window, error)
+            findings += _metrics_findings(endpoint.name, window, error, plan.thresholds, source,
+                                          scraped=plan.prometheus is None)
         summary = summarize(findings)
         report["status"] = summary["status"]
         report["findings"] = summary["findings"]
@@ -751,6 +781,19 @@ def check_http_health(plan: Plan) -> dict[str, t.Any]:
     result["endpoints"] = reports
     result["elapsed_ms"] = round((time.monotonic() - started) * 1000.0, 3)
     return result
+
+
+def _prometheus_windows(plan: Plan) -> dict[str, tuple[MetricsWindow | None, str | None]]:
+    """Every endpoint's window from one set of queries; Prometheus down is an unknown for each, not a crash."""
+    source = t.cast(PrometheusSource, plan.prometheus)
+    # Optional paths (/docs, /metrics) are judged on their status alone: no window to ask for.
+    windowed = [e for e in plan.endpoints if e.prometheus_instance]
+    instances = [t.cast(str, e.prometheus_instance) for e in windowed]
+    try:
+        found = prometheus_windows(source, instances, plan.metrics, plan.tls)
+    except IncidentResponseError as exc:
+        return {e.name: (None, str(exc)) for e in windowed}
+    return {e.name: (found[t.cast(str, e.prometheus_instance)], None) for e in windowed}
 
 
 def _metrics_report(url: str, window: MetricsWindow | None, error: str | None) -> dict[str, t.Any]:

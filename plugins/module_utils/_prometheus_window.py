@@ -65,6 +65,7 @@ class MetricsWindow:
     latency_p95_ms: float | None = None
     latency_reason: str | None = None
     restarted: bool = False
+    origin: str | None = None  # where the numbers come from when not two scrapes ("Prometheus")
 
 
 def parse_metrics(text: str, settings: MetricsSettings, taken_at: float = 0.0) -> Scrape:

@@ -9,6 +9,10 @@ read at once; the 5xx ratio and P95 come from the counter and histogram
 deltas since the previous read. A target that breaches in ``breach_limit``
 samples in a row ends the watch at once, so a rollback starts within about
 ``breach_limit * interval`` seconds of a bad release going live.
+
+With a Prometheus source, each sample asks Prometheus for the last window
+instead (``_prometheus_query``), so the first sample is judged at once; the
+health endpoints are still read directly.
 """
 
 from __future__ import annotations
@@ -37,8 +41,14 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ht
     scrape,
     tls_context,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
+    PrometheusSource,
+    instance_of,
+    windows as prometheus_windows,
+)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
     MetricsSettings,
+    MetricsWindow,
     Scrape,
     metrics_window,
 )
@@ -49,6 +59,12 @@ class Target:
     name: str
     metrics_url: str
     health_url: str | None = None
+    prometheus_instance: str | None = None
+
+    @property
+    def instance(self) -> str:
+        """The target's ``instance`` label in Prometheus: given, or the host:port of its /metrics URL."""
+        return self.prometheus_instance or instance_of(self.metrics_url)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +76,7 @@ class WatchSettings:
     min_requests: int = 1
     thresholds: Thresholds = Thresholds()
     metrics: MetricsSettings = MetricsSettings()
+    prometheus: PrometheusSource | None = None
 
     def __post_init__(self) -> None:
         if self.interval <= 0 or self.duration < self.interval:
@@ -69,22 +86,25 @@ class WatchSettings:
             raise IncidentResponseError(f"breach_limit must be at least 1, got {self.breach_limit}")
 
 
-def _read(target: Target, settings: WatchSettings, tls) -> tuple[Scrape | Exception, str | None]:
-    """One metrics scrape and, when configured, one health request."""
-    try:
-        scraped: Scrape | Exception = scrape(target.metrics_url, {}, tls, settings.timeout, settings.metrics)
-    except Exception as exc:  # pylint: disable=broad-except
-        scraped = exc
+def _read(target: Target, settings: WatchSettings, tls, health: bool = True,
+          scrape_metrics: bool = True) -> tuple[Scrape | Exception | None, str | None]:
+    """One metrics scrape (unless Prometheus answers instead) and, when configured, one health request."""
+    scraped: Scrape | Exception | None = None
+    if scrape_metrics:
+        try:
+            scraped = scrape(target.metrics_url, {}, tls, settings.timeout, settings.metrics)
+        except Exception as exc:  # pylint: disable=broad-except
+            scraped = exc
     health_error = None
-    if target.health_url:
+    if target.health_url and health:
         endpoint = Endpoint(target.name, target.health_url, (200,), (), 1, settings.timeout)
         sample = probe(endpoint, {}, tls)[0]
         health_error = sample.error
     return scraped, health_error
 
 
-def _judge(target: Target, before: Scrape | Exception | None, after: Scrape | Exception, health_error: str | None,
-           settings: WatchSettings) -> list[Finding]:
+def _judge(target: Target, before: Scrape | Exception | None, after: Scrape | Exception | MetricsWindow | None,
+           health_error: str | None, settings: WatchSettings) -> list[Finding]:
     findings = []
     if health_error is not None:
         findings.append(Finding("health", target.name, CRITICAL, value=health_error, evidence=health_error,
@@ -93,16 +113,20 @@ def _judge(target: Target, before: Scrape | Exception | None, after: Scrape | Ex
         findings.append(Finding("metrics", target.name, CRITICAL, value=None, evidence=f"{after}",
                                 remediation=REMEDIATION_DOWN))
         return findings
-    if not isinstance(before, Scrape):
+    if isinstance(after, MetricsWindow):
+        window = after
+    elif not isinstance(before, Scrape) or after is None:
         findings.append(Finding("metrics", target.name, UNKNOWN, evidence="no earlier scrape to compare with"))
         return findings
-    window = metrics_window(before, after, settings.metrics)
+    else:
+        window = metrics_window(before, after, settings.metrics)
+    origin = f" ({window.origin})" if window.origin else ""
     quiet = window.requests is not None and window.requests < settings.min_requests
     rate = None if quiet else window.error_rate_5xx
-    evidence = (f"{window.requests_5xx:g} of {window.requests:g} requests were 5xx in {window.window_seconds:g} s"
+    evidence = (f"{window.requests_5xx:g} of {window.requests:g} requests were 5xx in {window.window_seconds:g} s{origin}"
                 if window.requests else (window.error_rate_reason or "no requests"))
     findings.append(error_rate_finding("error_rate_5xx", target.name, rate, settings.thresholds, evidence))
-    p95_evidence = (f"P95 from {window.observations:g} observations over {window.window_seconds:g} s"
+    p95_evidence = (f"P95 from {window.observations or 0:g} observations over {window.window_seconds:g} s{origin}"
                     if window.latency_p95_ms is not None else (window.latency_reason or "no observations"))
     findings.append(latency_finding("latency_p95", target.name, None if quiet else window.latency_p95_ms,
                                     settings.thresholds, p95_evidence))
@@ -128,9 +152,23 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
     tls = tls_context(validate_certs, ca_path)
     workers = min(32, len(targets))
 
-    def read_all() -> list[tuple[Scrape | Exception, str | None]]:
-        outcomes = fan_out(lambda target: _read(target, settings, tls), targets, workers, settings.timeout * 3)
-        return [o.result if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
+    fallback: list[str] = []
+
+    def read_all(scrape_metrics: bool = settings.prometheus is None, health: bool = True) -> list[tuple[t.Any, str | None]]:
+        outcomes = fan_out(lambda target: _read(target, settings, tls, health, scrape_metrics), targets, workers,
+                           settings.timeout * 3)
+        read = [o.result if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
+        if scrape_metrics or settings.prometheus is None:
+            return read
+        try:
+            found = prometheus_windows(settings.prometheus, [target.instance for target in targets],
+                                       settings.metrics, tls)
+        except IncidentResponseError as exc:
+            # Prometheus gone must not make a bad release look healthy: read /metrics directly until it is back.
+            fallback.append(str(exc))
+            scraped = read_all(scrape_metrics=True, health=False)
+            return [(metrics, health_error) for (metrics, _none), (_none2, health_error) in zip(scraped, read)]
+        return [(found[target.instance], health_error) for target, (_none, health_error) in zip(targets, read)]
 
     started = clock()
     previous = [scraped for scraped, _health in read_all()]
@@ -163,6 +201,7 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
             }
             if isinstance(scraped, Scrape):
                 previous[index] = scraped
+
         samples.append(row)
         breached = [name for name in names if streak[name] >= settings.breach_limit]
         if breached:
@@ -175,6 +214,7 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
         elapsed_s=elapsed,
         samples=samples,
         interrupted=interrupted,
+        prometheus_fallback=fallback[-1] if fallback else None,
         summary=(f"INTERRUPTED after {elapsed:g} s and {len(samples)} samples: {interrupted}" if interrupted
                  else _summary(breached, findings, elapsed, settings, len(samples))),
     )

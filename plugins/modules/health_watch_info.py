@@ -13,6 +13,9 @@ description:
   - The runbook's "monitor for 15 minutes" after a deploy. Every O(interval) seconds, reads every target's Prometheus
     C(/metrics) and health endpoint at once, and computes the 5xx ratio and the P95 latency from the counter and
     histogram increase since the previous read.
+  - With O(prometheus_url), each sample asks Prometheus for the last O(prometheus_window) instead of comparing two
+    reads, so the first sample is judged at once. While Prometheus does not answer, the watch reads C(/metrics)
+    itself (RV(prometheus_fallback) says why), so a lost Prometheus never makes a bad release look healthy.
   - A target that is critical in O(breach_limit) samples in a row ends the watch at once with RV(breached=true), so a
     rollback can start within about O(breach_limit) times O(interval) seconds of the bad release going live.
   - The watch never outlives its run by more than one interval. Before each sample it checks that the controller's
@@ -45,6 +48,9 @@ options:
         required: true
       health_url:
         description: An endpoint that must answer HTTP 200; a failure is critical.
+        type: str
+      prometheus_instance:
+        description: The target's C(instance) label in Prometheus; defaults to the host and port of O(targets[].metrics_url).
         type: str
   duration:
     description: How long to watch, in seconds. The runbook says 15 minutes.
@@ -81,6 +87,18 @@ options:
   ca_path:
     description: CA bundle for C(https://) targets.
     type: path
+  prometheus_url:
+    description: A Prometheus server that scrapes the targets, for example V(http://10.77.1.10:9090).
+    type: str
+  prometheus_window:
+    description:
+      - The PromQL range of each sample's queries. Defaults to O(interval) in whole seconds; it must hold at least two
+        of Prometheus's scrapes.
+    type: str
+  prometheus_selector:
+    description: Label matchers every query adds, for example V(job="incident-response",path!="/metrics").
+    type: str
+    default: ""
   lock_path:
     description:
       - The deploy lock on the host running the watch. With O(run_id), the watch stops early (RV(interrupted)) when
@@ -144,6 +162,11 @@ interrupted:
   returned: always
   type: str
   sample: "the controller that started this watch is gone (its connection closed)"
+prometheus_fallback:
+  description: Why Prometheus could not be asked (the watch then read C(/metrics) itself), or null.
+  returned: always
+  type: str
+  sample: "Prometheus at http://10.77.1.10:9090 did not answer the query: ConnectionRefusedError: [Errno 111] Connection refused"
 summary:
   description: One line for people.
   returned: always
@@ -189,6 +212,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import Thresholds
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import PrometheusSource
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import MetricsSettings
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import read_lock
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._watch import (
@@ -223,6 +247,7 @@ def main() -> None:
                 name=dict(type="str", required=True),
                 metrics_url=dict(type="str", required=True),
                 health_url=dict(type="str"),
+                prometheus_instance=dict(type="str"),
             )),
             duration=dict(type="float", default=900),
             interval=dict(type="float", default=10),
@@ -236,6 +261,9 @@ def main() -> None:
             fail_on=dict(type="str", choices=["none", "breach"], default="none"),
             lock_path=dict(type="path"),
             run_id=dict(type="str"),
+            prometheus_url=dict(type="str"),
+            prometheus_window=dict(type="str"),
+            prometheus_selector=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -243,14 +271,20 @@ def main() -> None:
         module.fail_json(msg=missing_library("prometheus_client"))
     p = module.params
     try:
+        prometheus = None
+        if p["prometheus_url"]:
+            prometheus = PrometheusSource(p["prometheus_url"], p["prometheus_window"] or f"{max(1, round(p['interval']))}s",
+                                          p["prometheus_selector"], timeout=p["timeout"])
         settings = WatchSettings(
             duration=p["duration"], interval=p["interval"], breach_limit=p["breach_limit"], timeout=p["timeout"],
             min_requests=p["min_requests"],
             thresholds=Thresholds(error_rate_critical_percent=p["error_rate_critical_percent"],
                                   latency_p95_critical_ms=p["latency_p95_critical_ms"]),
             metrics=MetricsSettings(),
+            prometheus=prometheus,
         )
-        targets = [Target(t["name"], t["metrics_url"], t.get("health_url")) for t in p["targets"]]
+        targets = [Target(t["name"], t["metrics_url"], t.get("health_url"), t.get("prometheus_instance"))
+                   for t in p["targets"]]
         result = watch(targets, settings, p["validate_certs"], p["ca_path"],
                        heartbeat=_heartbeat(p["lock_path"], p["run_id"]))
     except IncidentResponseError as exc:

@@ -14,6 +14,9 @@ description:
     time), and reports status codes, latency percentiles, the error rate and the results of JSON-body assertions.
   - Optionally scrapes each service's Prometheus C(/metrics) twice, O(metrics_window) seconds apart, and computes the
     request count, the 5xx ratio and the P95 latency from the difference between the two scrapes.
+  - With O(prometheus_url), asks Prometheus for the same numbers over O(prometheus_window) instead (C(increase) of the
+    request counter and C(histogram_quantile(0.95, ...)) over the bucket rates, by C(instance)), so nothing waits
+    for a window; the findings are the same. The scrape stays the way when no Prometheus is configured.
   - Every check becomes a finding (name, target, status V(ok), V(warn), V(critical) or V(unknown), value, threshold,
     unit, evidence, remediation) judged against the runbook's thresholds, 5xx or error rate above 5 % and P95 above
     500 ms. The remediation quotes the runbook.
@@ -81,6 +84,12 @@ options:
             remediation that names the path; and it is never scraped for metrics.
         type: bool
         default: true
+      prometheus_instance:
+        description:
+          - With O(prometheus_url), the C(instance) label of this service's series in Prometheus.
+          - Defaults to the host and port of O(endpoints[].metrics_url), else of O(endpoints[].url), which is what
+            Prometheus labels a target scraped there.
+        type: str
   expect_status:
     description:
       - HTTP status codes that count as healthy, for endpoints that do not set their own.
@@ -176,6 +185,23 @@ options:
       - The runbook's alert looks at 5 minutes; a deploy gate typically uses 30 to 60 seconds.
     type: float
     default: 0
+  prometheus_url:
+    description:
+      - A Prometheus server, for example V(http://10.77.1.10:9090). The 5xx ratio and P95 of every endpoint then come
+        from one set of queries over O(prometheus_window), and O(metrics_window) is not waited for.
+      - Prometheus not answering makes the metrics findings V(unknown) with the error as evidence; the probes still
+        run.
+    type: str
+  prometheus_window:
+    description: The PromQL range of the queries, the runbook's V(5m) by default; the lab uses seconds.
+    type: str
+    default: 5m
+  prometheus_selector:
+    description:
+      - Label matchers every query adds, for example V(job="incident-response",path!="/metrics"), so the scrapes of
+        C(/metrics) do not count as the service's traffic.
+    type: str
+    default: ""
   metrics_requests_metric:
     description:
       - Counter of handled requests, labelled with the status code (see O(metrics_code_label)). The ratio of the
@@ -266,6 +292,18 @@ EXAMPLES = r"""
         url: http://10.77.2.11:8080/docs
         required: false
         samples: 1
+  delegate_to: bastion
+  run_once: true
+
+# With Prometheus, the runbook's 5-minute window in one query, and no waiting.
+- name: Read the 5xx ratio and P95 of the last 5 minutes from Prometheus
+  platform_eng.incident_response.http_health_info:
+    endpoints:
+      - name: app1
+        url: http://10.77.2.11:8080/health
+    prometheus_url: http://10.77.1.10:9090
+    prometheus_window: 5m
+    prometheus_selector: job="incident-response",path!="/metrics"
   delegate_to: bastion
   run_once: true
 
@@ -492,6 +530,11 @@ endpoints:
           description: Whether a counter went down (the service restarted) between the scrapes.
           type: bool
           sample: false
+        origin:
+          description: V(Prometheus) when the numbers come from O(prometheus_url) (RV(endpoints[].metrics.url) is then
+            the Prometheus server); null for scrapes.
+          type: str
+          sample: Prometheus
     status:
       description: The worst status of this endpoint's findings.
       type: str
@@ -536,6 +579,7 @@ ENDPOINT_OPTIONS = dict(
     timeout=dict(type="float"),
     metrics_url=dict(type="str"),
     required=dict(type="bool", default=True),
+    prometheus_instance=dict(type="str"),
 )
 
 ARGUMENT_SPEC = dict(
@@ -554,6 +598,9 @@ ARGUMENT_SPEC = dict(
     latency_p95_critical_ms=dict(type="float", default=500.0),
     latency_p95_warn_ms=dict(type="float"),
     metrics_window=dict(type="float", default=0),
+    prometheus_url=dict(type="str"),
+    prometheus_window=dict(type="str", default="5m"),
+    prometheus_selector=dict(type="str", default=""),
     metrics_requests_metric=dict(type="str", default="http_requests_total"),
     metrics_code_label=dict(type="str", default="code"),
     metrics_duration_metric=dict(type="str", default="http_request_duration_seconds"),

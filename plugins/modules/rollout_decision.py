@@ -30,13 +30,7 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
-attributes:
-  action:
-    support: full
-    description: Runs on the controller only.
-  connection:
-    support: none
-    description: Needs no connection to the target.
+  - platform_eng.incident_response.attributes.controller_decision
 options:
   decide:
     description: Which decision.

@@ -52,7 +52,8 @@ DOCS = b"""<!doctype html><title>incident-response API</title>
 <li><code>GET /health</code> - JSON status of the service and its database and cache;
     200 when all checks pass, 503 otherwise.</li>
 <li><code>GET /metrics</code> - Prometheus metrics: <code>http_requests_total</code>,
-    <code>http_request_duration_seconds</code>, <code>app_info</code>.</li>
+    <code>http_request_duration_seconds</code>, <code>app_info</code>, the process's memory and, when the
+    environment sets one, <code>app_memory_limit_bytes</code>.</li>
 <li><code>GET /api/incidents</code> - open incident count and the 20 most recent incidents
     (the list is cached in Redis for 5 s).</li>
 <li><code>GET /docs</code> - this page.</li>
@@ -70,6 +71,9 @@ class Config:
     db: dict[str, Any]
     cache: dict[str, Any]
     docs_disabled_file: str = DOCS_DISABLED_FILE
+    # The memory the service may use (a container's limit, MEMORY_LIMIT_BYTES), exported so an alert can
+    # compare process_resident_memory_bytes with it; None exports nothing.
+    memory_limit: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Config:
@@ -95,8 +99,11 @@ class Config:
             "socket_timeout": CONNECT_TIMEOUT_S,
             "decode_responses": True,
         }
+        limit = env.get("MEMORY_LIMIT_BYTES", "").strip()
+        if limit and (not limit.isdigit() or int(limit) <= 0):
+            raise SystemExit(f"incident-response: MEMORY_LIMIT_BYTES must be a positive number of bytes, got {limit!r}")
         return cls(env.get("API_HOST", "0.0.0.0"), int(env["API_PORT"]), db, cache,
-                   env.get("DOCS_DISABLED_FILE") or DOCS_DISABLED_FILE)
+                   env.get("DOCS_DISABLED_FILE") or DOCS_DISABLED_FILE, int(limit) if limit else None)
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,9 @@ class App:
         )
         Gauge("app_info", "Running release", ["version"], registry=self.registry).labels(version).set(1)
         ProcessCollector(registry=self.registry)  # memory and CPU, for leak diagnosis
+        if config.memory_limit:
+            Gauge("app_memory_limit_bytes", "Memory the service may use (MEMORY_LIMIT_BYTES)",
+                  registry=self.registry).set(config.memory_limit)
         self.routes: dict[str, Callable[[], Response]] = {
             "/health": self.health,
             "/metrics": self.metrics,

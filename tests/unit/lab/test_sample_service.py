@@ -411,3 +411,27 @@ def test_stop_then_start_on_a_busy_port_fails_clearly(lab: Lab) -> None:
     assert failed.returncode == 1
     assert "failed to start" in failed.stderr and "cannot listen" in failed.stderr
     assert not (lab.root / "state" / "service.pid").exists()
+
+
+def test_memory_and_its_limit_are_exported_for_the_memory_alert(lab: Lab) -> None:
+    env_file = lab.root / "etc" / "env-with-limit"
+    lab.write_env_file(env_file)
+    with env_file.open("a") as handle:
+        handle.write("MEMORY_LIMIT_BYTES=536870912\n")
+    env = {**lab.env, "INCIDENT_RESPONSE_ENV_FILE": str(env_file)}
+    lab.service("stop")
+    started = lab.run(str(lab.root / "current" / "bin" / "service"), "start", env=env)
+    assert started.returncode == 0, started.stderr
+    try:
+        metrics = get(lab.url + "/metrics")[1].decode()
+    finally:
+        lab.run(str(lab.root / "current" / "bin" / "service"), "stop", env=env)
+    assert "app_memory_limit_bytes 5.36870912e+08" in metrics
+    assert "process_resident_memory_bytes " in metrics
+
+    env_file.write_text(env_file.read_text().replace("MEMORY_LIMIT_BYTES=536870912", "MEMORY_LIMIT_BYTES=512Mi"))
+    refused = lab.run(str(lab.root / "current" / "bin" / "service"), "start",
+                      env={**env, "INCIDENT_RESPONSE_START_TIMEOUT": "3"})
+    assert refused.returncode != 0
+    assert "MEMORY_LIMIT_BYTES must be a positive number of bytes" in refused.stderr + refused.stdout + (
+        (lab.root / "log" / "app.log").read_text() if (lab.root / "log" / "app.log").exists() else "")
