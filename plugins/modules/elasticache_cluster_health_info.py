@@ -181,7 +181,7 @@ errors:
       CacheClusterNotFound (Cache cluster incident-response-cache not found.)
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
@@ -191,6 +191,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._aw
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_elasticache import (
     elasticache_health,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     run_check,
@@ -218,7 +219,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
     run_check(module, elasticache_health, "ElastiCache health")
 
 

@@ -27,7 +27,7 @@ from monitoring_servers import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-RUNBOOK = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text(encoding="utf-8"))
+RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

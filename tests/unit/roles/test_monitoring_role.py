@@ -27,7 +27,7 @@ from monitoring_servers import Alertmanager, Prometheus, binary, free_port, wait
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-RUNBOOK = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text(encoding="utf-8"))
+RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
 LAB_MONITORING = yaml.safe_load((REPO / "inventories/lab/group_vars/all/monitoring.yml").read_text(encoding="utf-8"))
 SECRETS = {"pagerduty_routing_key": "unit-pd-KEY-1", "smtp_password": "unit-smtp-PW-2",
            "ticket_token": "unit-ticket-TOKEN-3", "eda_token": "unit-eda-TOKEN-4"}

@@ -25,7 +25,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils imp
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._alert_rules import alert_names
 
 REPO = Path(__file__).resolve().parents[4]
-RUNBOOK = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text(encoding="utf-8"))
+RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
 ROUTES = RUNBOOK["incident_response_paging_routes"]
 LAB_PAGING = yaml.safe_load((REPO / "inventories/lab/group_vars/all/incident.yml").read_text(
     encoding="utf-8"))["incident_response_paging"]

@@ -19,7 +19,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils imp
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 
 REPO = Path(__file__).resolve().parents[4]
-RUNBOOK = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text(encoding="utf-8"))
+RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
 DIAGNOSE_ALERTS = yaml.safe_load((REPO / "roles/diagnose/vars/main.yml").read_text(encoding="utf-8"))[
     "diagnose__sources_by_alert"]
 
@@ -39,7 +39,7 @@ def test_the_runbooks_two_alerts_are_named_as_in_the_runbook():
 
 
 def test_the_python_defaults_are_the_runbooks_numbers():
-    """One source in the inventory (group_vars/all/runbook.yml); the defaults must not drift from it."""
+    """One source (roles/incident_response/defaults/main.yml); the defaults must not drift from it."""
     thresholds = RUNBOOK["incident_response_thresholds"]
     assert ar.DEFAULTS["error_rate_percent"] == thresholds["error_rate_percent"]
     assert ar.DEFAULTS["error_rate_window"] == f"{thresholds['error_rate_window_minutes']}m"

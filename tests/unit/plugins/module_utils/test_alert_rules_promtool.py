@@ -29,7 +29,7 @@ from ansible_collections.platform_eng.incident_response.plugins.filter.prometheu
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _alert_rules as ar  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[4]
-RUNBOOK = yaml.safe_load((REPO / "group_vars/all/runbook.yml").read_text(encoding="utf-8"))
+RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
 LAB = yaml.safe_load((REPO / "inventories/lab/group_vars/all/monitoring.yml").read_text(encoding="utf-8"))
 
 

@@ -44,7 +44,11 @@ ARGS: dict[str, dict[str, t.Any]] = {
     "security_group_reachability_info": {"source": {"cidr": "10.0.0.0/24"}, "target": {"security_group": "sg-1"},
                                          "region": "us-east-1"},
     "tls_certificate_info": {"files": [{"path": "/nonexistent.pem"}]},
+    "sqs_queue_health_info": {"queues": ["x"], "region": "us-east-1"},
+    "elasticache_cluster_health_info": {"replication_group_id": "x", "region": "us-east-1"},
 }
+# Modules whose import chain reaches a guarded import of a runtime library that they never call.
+NO_LIBRARY_NEEDED = {"diagnose_report"}  # reaches _aws through the ElastiCache memory join, judges data only
 
 
 def modules_needing_a_library() -> set[str]:
@@ -62,7 +66,7 @@ def modules_needing_a_library() -> set[str]:
 
 
 def test_every_module_that_needs_a_library_is_exercised_here() -> None:
-    assert modules_needing_a_library() == set(ARGS)
+    assert modules_needing_a_library() - NO_LIBRARY_NEEDED == set(ARGS)
 
 
 @pytest.fixture(scope="module")
