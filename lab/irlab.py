@@ -46,6 +46,7 @@ import urllib.request
 from pathlib import Path
 
 import loadbalancer
+from services import monitoring
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("IRLAB_STATE", "/var/lib/irlab"))
@@ -84,6 +85,8 @@ APP_HOSTS = app_host_count()
 
 PG_PORT, REDIS_PORT, API_PORT = 5432, 6379, 8080
 PG_ADMIN_PASSWORD, PG_APP_PASSWORD, REDIS_PASSWORD = "lab-admin-pw", "lab-app-pw", "lab-redis-pw"
+# Everything a host keeps in /var/lib/incident-response but its own Python (the prerequisites role's virtualenv).
+WIPE_STATE = "find /var/lib/incident-response -mindepth 1 -maxdepth 1 ! -name venv -exec rm -rf {} +"
 HOST_DIRS = ("/opt/incident-response", "/etc/incident-response",
              "/var/log/incident-response", "/var/lib/incident-response")
 ORIGIN = STATE / "origin.git"
@@ -585,8 +588,22 @@ def write_scaled_inventory() -> None:
     for host in extra:
         lines += [f"        {host.name}:", f"          ansible_host: {host.ssh_ip}"]
     lines += ["      vars:", f"        ansible_ssh_common_args: -F {SSH}/config -o ProxyJump=root@{BASTION_MGMT_IP}",
-              ""]
+              '        ansible_python_interpreter: "{{ prerequisites_venv }}/bin/python"', ""]
     SCALED_INVENTORY.write_text("\n".join(lines))
+
+
+def prepare_hosts() -> None:
+    """Each host's own Python for the collection's modules, made by the prerequisites role as a user would."""
+    started = time.monotonic()
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}")
+    env.pop("ANSIBLE_INVENTORY", None)
+    done = subprocess.run([str(Path(PYTHON).parent / "ansible-playbook"), "playbooks/prerequisites.yml"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"irlab: playbooks/prerequisites.yml failed ({done.returncode}):\n{done.stdout[-3000:]}"
+                         f"{done.stderr[-2000:]}")
+    log(f"each host has its own Python for the collection's modules ({time.monotonic() - started:.1f} s)")
 
 
 def start_traffic() -> None:
@@ -632,6 +649,13 @@ def up(args: argparse.Namespace) -> None:
     start_traffic()
     write_scaled_inventory()
     write_facts()
+    # From here on the lab is up as far as the playbooks' lab_guard is concerned (lab.json exists).
+    prepare_hosts()
+    lab = sys.modules[__name__]
+    monitoring.up(lab, [h.ssh_ip for h in app_hosts()], API_PORT)
+    monitoring.install(lab)
+    monitoring.rulebook(lab, auto_rollback=False)
+    log("Prometheus and Alertmanager up on the bastion, the alert rulebook on the controller")
     log(f"lab up in {time.monotonic() - started:.1f} s; `make lab-status` shows it")
 
 
@@ -643,11 +667,11 @@ def reset(_args: argparse.Namespace | None = None) -> None:
     psql("DROP DATABASE IF EXISTS incident_response WITH (FORCE)")
     psql("CREATE DATABASE incident_response OWNER incident_response")
     psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", db="incident_response")
-    ssh("bastion", "rm -rf /var/lib/incident-response/* /opt/incident-response/* /opt/incident-response/.git")
+    ssh("bastion", f"{WIPE_STATE} && rm -rf /opt/incident-response/* /opt/incident-response/.git")
     bastion_checkout(BASE_VERSION)
     for host in app_hosts():
         ssh(host.name, "/opt/incident-response/current/bin/service stop || true; "
-                       "rm -rf /opt/incident-response/* /var/lib/incident-response/*")
+                       f"rm -rf /opt/incident-response/* && {WIPE_STATE}")
         install_release(host.name, BASE_VERSION)
         record_bootstrap(host.name, BASE_VERSION)
     lb_ready_all()
@@ -691,6 +715,7 @@ def down(_args: argparse.Namespace | None = None) -> None:
     control_dir = STATE / "ssh" / "cp"
     for sock in control_dir.glob("*") if control_dir.exists() else []:
         subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], capture_output=True, check=False)
+    monitoring.down(sys.modules[__name__])
     if postgres_pid():
         sh("runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(STATE / "pgdata"),
            "-m", "fast", "-w", "stop", check=False, capture=True)
@@ -742,6 +767,7 @@ def checks() -> list[tuple[str, bool, str]]:
                  f"https://{LB_PUBLIC_IP} ({len(up_in_pool)}/{APP_HOSTS} app hosts serving)"))
     pid = read_pid(RUN / "traffic.pid")
     rows.append(("traffic", bool(pid and pid_alive(pid)), f"controller -> https://{LB_PUBLIC_IP}"))
+    rows += monitoring.status(sys.modules[__name__])
     return rows
 
 
