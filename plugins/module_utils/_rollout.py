@@ -118,12 +118,17 @@ def batch_verdict(outcomes: t.Mapping[str, t.Mapping[str, t.Any]], batch: t.Sequ
     batch_failed = len(bad) * 100 > float(max_fail_percentage) * len(batch)
     switched = [h for h, o in outcomes.items() if o.get("switched") and o.get("version_before")]
     undo = switched if batch_failed else [h for h in switched if h in bad]
+    reachable = [h for h in undo if outcomes[h].get("status") != UNREACHABLE]
     return {
         "failed": bad,
         "unreachable": [h for h in bad if outcomes[h]["status"] == UNREACHABLE],
         "batch_failed": batch_failed,
         # An unreachable host cannot be put back now; it is named in the fleet state instead.
-        "undo": [h for h in undo if outcomes[h].get("status") != UNREACHABLE],
+        "undo": reachable,
+        # This batch's hosts are out of traffic already and go back at once; hosts of earlier batches serve
+        # users, so they go back afterwards in halves, each half out of traffic while it restarts.
+        "undo_now": [h for h in reachable if h in batch],
+        "put_back_later": [h for h in reachable if h not in batch],
         "cannot_undo": [h for h in undo if outcomes[h].get("status") == UNREACHABLE],
         "reasons": {h: outcomes[h].get("msg") or outcomes[h]["status"] for h in bad},
     }

@@ -269,3 +269,25 @@ def test_after_checkpoint(result, aborted, to_return, cause):
         assert decision["cause"].startswith(cause)
     else:
         assert "cause" not in decision
+
+
+def test_a_failed_batch_puts_its_own_hosts_back_now_and_earlier_batches_later():
+    outcomes = {
+        "app1": {"status": "ok", "switched": True, "version_before": "v1.2.2"},      # canary, serving v1.2.3
+        "app2": {"status": "failed", "switched": True, "version_before": "v1.2.2", "msg": "gate"},
+        "app3": {"status": "ok", "switched": True, "version_before": "v1.2.2"},
+        "app4": {"status": "unreachable", "switched": None, "version_before": None},
+    }
+    verdict = rollout.batch_verdict(outcomes, ["app2", "app3", "app4"], 0)
+    assert verdict["batch_failed"] is True
+    assert verdict["undo_now"] == ["app2", "app3"]  # drained already, with their batch
+    assert verdict["put_back_later"] == ["app1"]  # serving users: in halves, out of traffic while it restarts
+    assert set(verdict["undo"]) == {"app1", "app2", "app3"}
+
+
+def test_a_tolerated_failure_puts_back_only_the_failed_host():
+    outcomes = {"app1": {"status": "ok", "switched": True, "version_before": "v1.2.2"},
+                "app2": {"status": "failed", "switched": True, "version_before": "v1.2.2", "msg": "gate"}}
+    verdict = rollout.batch_verdict(outcomes, ["app2"], 100)
+    assert verdict["batch_failed"] is False
+    assert verdict["undo_now"] == ["app2"] and verdict["put_back_later"] == []
