@@ -588,7 +588,7 @@ def write_scaled_inventory() -> None:
     for host in extra:
         lines += [f"        {host.name}:", f"          ansible_host: {host.ssh_ip}"]
     lines += ["      vars:", f"        ansible_ssh_common_args: -F {SSH}/config -o ProxyJump=root@{BASTION_MGMT_IP}",
-              '        ansible_python_interpreter: "{{ prerequisites_venv }}/bin/python"', ""]
+              ""]
     SCALED_INVENTORY.write_text("\n".join(lines))
 
 
