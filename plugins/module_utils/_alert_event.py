@@ -27,6 +27,7 @@ may follow it.
 
 from __future__ import annotations
 
+import datetime
 import re
 import typing as t
 
@@ -72,6 +73,9 @@ def _single_alert(ansible_eda: t.Any) -> dict[str, t.Any]:
 
 
 def _time(value: t.Any, name: str, problems: list[str], required: bool = True) -> str:
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        # AWX writes extra vars as YAML with !unsafe, and ansible's loader turns such a timestamp into a datetime.
+        value = value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     if value in (None, "", ZERO_TIME) and not required:
         return ""
     if not isinstance(value, str) or not _TIME.fullmatch(value):

@@ -172,3 +172,14 @@ def test_no_rollback_for_a_resolved_alert_or_without_a_report():
     assert ae.rollback_plan(resolved, True, report(ROLLBACK), [], "x")["rollback"] is False
     missing = ae.rollback_plan(validate(alert()), True, None, [], "x")
     assert missing["rollback"] is False and "no verdict" in missing["note"]
+
+
+def test_times_that_a_yaml_loader_turned_into_datetimes_are_accepted():
+    """AWX writes an alert's extra vars as !unsafe YAML; ansible loads its timestamps as datetimes."""
+    import datetime
+
+    moment = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.timezone.utc)
+    got = validate(alert(startsAt=moment, status="resolved", endsAt=moment + datetime.timedelta(minutes=5)))
+    assert (got["starts_at"], got["ends_at"]) == ("2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z")
+    with pytest.raises(IncidentResponseError, match="startsAt is not an RFC 3339 time"):
+        validate(alert(startsAt=datetime.datetime(2026, 12, 1, 10, 0)))  # no zone: not a point in time
