@@ -40,7 +40,10 @@ RUNS_WITH_DEFAULTS = {
     "maintenance_certificates": "incident_response_maintenance",
     "maintenance_logrotate": "incident_response_maintenance",
     "prerequisites": "incident_response_prerequisites",
+    "monitoring": "incident_response_monitoring",
 }
+# Launched by the EDA controller with the alert as ansible_eda (ask_variables_on_launch).
+LAUNCHED_WITH_AN_ALERT = {"alert": "incident_response_alert"}
 
 
 def launch(tmp_path: Path, name: str, answers: dict[str, t.Any] | None = None,
@@ -52,8 +55,8 @@ def launch(tmp_path: Path, name: str, answers: dict[str, t.Any] | None = None,
 
 
 def test_every_template_is_covered_here() -> None:
-    assert set(TEMPLATES) == set(REFUSED) | set(RUNS_WITH_DEFAULTS), (
-        f"templates without a launch here: {sorted(set(TEMPLATES) - set(REFUSED) - set(RUNS_WITH_DEFAULTS))}")
+    covered = set(REFUSED) | set(RUNS_WITH_DEFAULTS) | set(LAUNCHED_WITH_AN_ALERT)
+    assert set(TEMPLATES) == covered, f"templates without a launch here: {sorted(set(TEMPLATES) - covered)}"
 
 
 class TestEveryTemplateAsAwxRunsIt:
@@ -147,3 +150,21 @@ class TestEveryTemplateAsAwxRunsIt:
             assert state["venv"] == "/var/lib/incident-response/venv", host
             imports = "import boto3, psycopg2, redis, prometheus_client" if host == "bastion" else "import cryptography"
             lab_ssh(host, f"/var/lib/incident-response/venv/bin/python -c '{imports}'")
+
+    def test_monitoring_with_its_defaults_changes_nothing_lab_up_installed(self, lab, tmp_path):
+        _job, outcome = launch(tmp_path, "monitoring", job_id=210)
+        assert outcome.status == "successful", outcome.stdout[-4000:]
+        monitoring = outcome.artifact_data[RUNS_WITH_DEFAULTS["monitoring"]]
+        assert (monitoring["rules_changed"], monitoring["alertmanager_changed"]) == (False, False)
+
+    def test_the_alert_template_with_a_resolved_alert_and_no_incident(self, lab, tmp_path):
+        resolved = {"status": "resolved", "fingerprint": "0123456789abcdef", "labels": {
+            "alertname": "incident-response_high_latency", "severity": "P2", "service": "incident-response",
+            "job": "incident-response", "instance": f"{lab['app_hosts'][0]['ip']}:8080"},
+            "annotations": {}, "startsAt": "2026-12-01T10:00:00Z", "endsAt": "2026-12-01T10:05:00Z"}
+        _job, outcome = launch(tmp_path, "alert", answers={"ansible_eda": {"event": resolved}},
+                               job_id=211)
+        assert outcome.status == "successful", outcome.stdout[-4000:]
+        handled = outcome.artifact_data[LAUNCHED_WITH_AN_ALERT["alert"]]
+        assert (handled["alert"], handled["status"], handled["diagnosed"], handled["rolled_back"]) == (
+            "incident-response_high_latency", "resolved", False, False)
