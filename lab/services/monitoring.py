@@ -27,6 +27,7 @@ lab/irlab.py passes itself in, so the processes start, wait and stop exactly as 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import types
 import typing as t
@@ -133,6 +134,20 @@ def rulebook(lab: types.ModuleType, auto_rollback: bool = False) -> None:
                            "--vars", str(variables), "--inventory", str(repo / "inventories/lab")],
               env=_ansible_env(lab))
     _wait(lab, "rulebook", RULEBOOK)
+
+
+def forget(lab: types.ModuleType, app_ips: t.Sequence[str], app_port: int = 8080) -> None:
+    """Prometheus and Alertmanager again with no history (their rules and routing kept), for a test scenario.
+
+    A bad release's error-budget burn keeps firing for the length of its windows after a rollback; a scenario
+    that must start from a quiet service starts both afresh.
+    """
+    for name in ("alertmanager", "prometheus"):
+        _stop(lab, name)
+    base = directory(lab)
+    for data in ("prometheus-data", "alertmanager-data"):
+        shutil.rmtree(base / data, ignore_errors=True)
+    up(lab, app_ips, app_port)
 
 
 def down(lab: types.ModuleType) -> None:
