@@ -40,10 +40,10 @@ unit: ## Unit tests: module_utils, modules, lab components
 integration: ## Bring the lab up, run the integration tests and the molecule scenario against it, take it down
 	@tools/integration.sh
 
-bench: ## Benchmarks, side by side in one run (deploy timings need the lab up); results in benchmarks/results/
+bench: ## Benchmarks, side by side in one run (the lab ones rebuild the lab); results in benchmarks/results/
 	$(PY) benchmarks/http_health_vs_uri.py
 	$(PY) benchmarks/tls_certificate_vs_get_certificate.py
-	$(PY) benchmarks/deploy_timings.py
+	$(PY) benchmarks/deploy_scaling.py
 	$(PY) benchmarks/diagnose_wall.py
 
 clean:
