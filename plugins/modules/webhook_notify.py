@@ -12,7 +12,7 @@ version_added: 0.2.0
 description:
   - Sends a Slack incoming-webhook message (C(text), C(channel), C(username), C(attachments)) plus the machine-readable
     C(event) and C(fields), as one POST from the controller process (an action plugin, so no module process is started).
-  - A webhook that cannot be reached or answers an error is reported in RV(delivered) and RV(msg) and, unless
+  - A webhook that cannot be reached or answers an error is reported in RV(delivered) and RV(status) (and the task's message), unless
     O(fail_on_error=true), does not fail the task, so a chat outage never fails the deploy it reports on.
   - The URL is a secret; it never appears in the result or in a message.
 author:

@@ -66,7 +66,7 @@ def pool(lab) -> dict[str, dict[str, str]]:
 def public_versions(lab, count: int = 8) -> list[str]:
     context = ssl.create_default_context(cafile=lab["load_balancer"]["ca"])
     versions = []
-    for _ in range(count):
+    for _attempt in range(count):
         with urllib.request.urlopen(lab["load_balancer"]["public_url"] + "/health", timeout=5,
                                     context=context) as resp:
             versions.append(json.load(resp)["version"])

@@ -170,7 +170,7 @@ def haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     if not Path(binary).exists():
         pytest.fail("haproxy is not installed: run make setup (tools/setup.sh installs it)")
     servers = []
-    for _ in range(2):
+    for _server in range(2):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -219,7 +219,7 @@ def test_haproxy_drain_waits_for_the_request_in_flight_then_returns(haproxy):
     assert result["members"][busy[0]] == {"name": busy[0], "admin": "drain", "healthy": True, "sessions": 0,
                                           "serving": False}
     # Traffic now only reaches the other server.
-    for _ in range(4):
+    for _request in range(4):
         urllib.request.urlopen(haproxy["front"] + "/", timeout=5).read()
     back = lb.set_state(pool, busy, lb.READY, timeout=10)
     assert back["members"][busy[0]]["serving"] is True
