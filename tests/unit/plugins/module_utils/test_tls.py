@@ -24,11 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lab_services, beside this directory
-import lab_services  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _tls, _tls_certs  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _tls, _tls_certs
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 
