@@ -34,8 +34,8 @@ lint: ## ansible-lint, production profile, offline
 sanity: ## ansible-test sanity, offline
 	@tools/sanity.sh
 
-unit: ## Unit tests: module_utils, modules, lab components
-	$(PY) -m pytest tests/unit -q
+unit: ## Unit tests: module_utils, modules, lab components; says what it skipped, fails if the database or cache tests skip where they can run
+	$(PY) -m pytest tests/unit -q -rs
 
 integration: ## Bring the lab up, run the integration tests and the molecule scenario against it, take it down
 	@tools/integration.sh

@@ -76,7 +76,14 @@ def _window(args):
               else dt.datetime.now(dt.timezone.utc))
     if moment.tzinfo is None:
         raise IncidentResponseError(f"now must carry a time zone, got {now!r}")
-    return rollout.in_window(_plain(args.get("window") or {}), moment)
+    decision = rollout.in_window(_plain(args.get("window") or {}), moment)
+    # Outside the window a deploy needs a stated reason (visible text); the reason is recorded, not judged.
+    reason = str(args.get("override_reason") or "").strip()
+    decision["overridden"] = not decision["inside"] and bool(reason)
+    decision["refused"] = None if decision["inside"] or reason else (
+        f"{decision['now']} UTC is outside the deployment window ({decision['window']}). To deploy anyway, "
+        "state why: -e deploy_window_override_reason='...'")
+    return decision
 
 
 def _gates(args):

@@ -81,8 +81,8 @@ def maintenance_report(checks: t.Sequence[t.Mapping[str, t.Any]], title: str, sc
     report = build(title, pairs, [], hosts or {}, durations or {}, dashboards=dashboards)
     report["schema"] = schema
     report["details"] = dict(details or {})
-    # The diagnosis title names an alert; a maintenance job is not one.
-    text = markdown(report).replace(f"# Diagnosis: {title}: ", f"# {title}: ", 1)
+    # A maintenance job is not an alert: the document is titled after the job, not "Diagnosis: ...".
+    text = markdown(report, title=title)
     if report["durations"]:
         # A drill is judged on its timings too (RTO), even when every check is ok.
         text += "\nTimings: " + ", ".join(f"{key} {value}" for key, value in report["durations"].items()) + "\n"

@@ -304,7 +304,7 @@ def evaluate_check(
     )
 
 
-def check_metrics(
+def check_cloudwatch_metric(
     params: t.Mapping[str, t.Any], session: AwsSession | None = None, now: t.Callable[[], datetime.datetime] = utcnow
 ) -> dict[str, t.Any]:
     """cloudwatch_metric_info: every check in ``params['metrics']``, one GetMetricData call each."""
@@ -421,7 +421,7 @@ def log_matches_finding(
     )
 
 
-def search_logs(
+def check_cloudwatch_logs_search(
     params: t.Mapping[str, t.Any], session: AwsSession | None = None, now: t.Callable[[], datetime.datetime] = utcnow
 ) -> dict[str, t.Any]:
     """cloudwatch_logs_search_info: FilterLogEvents over the window, paginated up to the caps."""

@@ -243,7 +243,7 @@ def describe_nodes(clusters: t.Sequence[t.Mapping[str, t.Any]]) -> list[dict[str
     return nodes
 
 
-def elasticache_health(params: t.Mapping[str, t.Any], session: AwsSession | None = None) -> dict[str, t.Any]:
+def check_elasticache_cluster_health(params: t.Mapping[str, t.Any], session: AwsSession | None = None) -> dict[str, t.Any]:
     cluster_id, group_id = params.get("cache_cluster_id"), params.get("replication_group_id")
     if bool(cluster_id) == bool(group_id):
         raise IncidentResponseError("give exactly one of cache_cluster_id and replication_group_id")

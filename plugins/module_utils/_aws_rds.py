@@ -428,7 +428,7 @@ def _metric_summary(series: Series, scale: float = 1.0) -> dict[str, t.Any]:
     }
 
 
-def rds_instance_health(
+def check_rds_instance_health(
     params: t.Mapping[str, t.Any], session: AwsSession | None = None, now: t.Callable[[], datetime.datetime] = utcnow
 ) -> dict[str, t.Any]:
     identifier = params["db_instance_identifier"]

@@ -48,6 +48,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
     rated_finding,
     summarize,
+    threshold_values,
 )
 
 # The AWS quota for messages received but not yet deleted, standard and FIFO queues alike.
@@ -114,30 +115,16 @@ class SqsThresholds:
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> SqsThresholds:
-        values: dict[str, t.Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name not in params:
-                continue
-            value = params[field.name]
-            if field.name == "require_dlq":
-                values[field.name] = bool(value) if value is not None else True
-                continue
-            if value is not None and float(value) < 0:
-                raise IncidentResponseError(f"{field.name} must not be negative, got {value}")
-            values[field.name] = None if value is None else float(value)
-        th = cls(**values)
-        if not th.in_flight_limit:
-            raise IncidentResponseError("in_flight_limit must be a positive number of messages")
-        for warn, critical in (
+        values: dict[str, t.Any] = threshold_values(cls, params, skip=("require_dlq",), pairs=(
             ("depth_warn", "depth_critical"),
             ("oldest_age_warn_seconds", "oldest_age_critical_seconds"),
             ("in_flight_warn_percent", "in_flight_critical_percent"),
             ("dlq_messages_warn", "dlq_messages_critical"),
-        ):
-            low, high = getattr(th, warn), getattr(th, critical)
-            if None not in (low, high) and low > high:
-                raise IncidentResponseError(f"{warn} ({low:g}) is above {critical} ({high:g})")
-        return th
+        ))
+        if not values["in_flight_limit"]:
+            raise IncidentResponseError("in_flight_limit must be a positive number of messages")
+        require_dlq = params.get("require_dlq")
+        return cls(**values, require_dlq=True if require_dlq is None else bool(require_dlq))
 
 
 def _count(attributes: t.Mapping[str, t.Any], name: str) -> int:
@@ -333,7 +320,7 @@ def check_queue(session: AwsSession, reference: str, th: SqsThresholds, start: d
     return report
 
 
-def sqs_queue_health(
+def check_sqs_queue_health(
     params: t.Mapping[str, t.Any], session: AwsSession | None = None, now: t.Callable[[], datetime.datetime] = utcnow
 ) -> dict[str, t.Any]:
     references = [str(q) for q in params.get("queues") or []]

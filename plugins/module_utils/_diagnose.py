@@ -28,7 +28,27 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import reaches
 
-ALERTS = ("high_error_rate", "high_latency", "service_wont_start", "db_connection", "memory_leak")
+# The one list of the runbook alerts a diagnosis knows, and the checks each runs (../runbook.md "Common Alerts" and
+# "Troubleshooting"); ``all`` runs the union, each check once. The playbook's guard, the role's argument spec and
+# the alert catalogue name the same alerts, and tests/unit/content/test_alert_list.py keeps them so.
+# release_history feeds the "recent deploy" correlation and is read wherever a bad release could be the cause, and
+# so are both dependencies (postgres, redis): a dead one outranks a recent deploy. The cache is seen from Redis
+# (redis) and from AWS (elasticache); a stuck queue (sqs) explains errors and latency of the requests that wait on it.
+CHECKS_BY_ALERT: dict[str, tuple[str, ...]] = {
+    "high_error_rate": ("http", "release_history", "k8s", "postgres", "redis", "cloudwatch_logs", "rds", "elasticache",
+                        "sqs"),
+    "high_latency": ("http", "postgres", "redis", "rds", "release_history", "elasticache", "sqs"),
+    "service_wont_start": ("service_start", "http", "release_history"),
+    "db_connection": ("postgres", "service_start", "rds", "security_groups"),
+    "memory_leak": ("k8s", "postgres", "release_history"),
+}
+ALERTS = tuple(CHECKS_BY_ALERT)
+ALERT_CHOICES = ALERTS + ("all",)
+# Where each check runs: the bastion reaches the service, the database and the cache; each app host checks itself;
+# the controller asks Kubernetes and AWS.
+ON_BASTION = ("http", "redis", "postgres")
+PER_APP_HOST = ("service_start", "release_history")
+AWS_CHECKS = ("cloudwatch_logs", "rds", "security_groups", "elasticache", "sqs")
 
 # The runbook's resolution step for a finding whose check gave no remediation of its own.
 RESOLUTIONS = {
@@ -136,11 +156,36 @@ def missing_checks(planned: t.Iterable[t.Sequence[t.Any]], results: t.Iterable[t
     return missing
 
 
+def _known(alert: str) -> str:
+    if alert not in ALERT_CHOICES:
+        raise IncidentResponseError(f"Unknown alert {alert!r}; valid alerts: {', '.join(ALERT_CHOICES)}")
+    return alert
+
+
+def plan_checks(alert: str, aws: bool, kube: bool, queues: bool, elasticache: bool) -> dict[str, list[str]]:
+    """The checks an alert runs, without those that have nothing to ask, grouped by where they run.
+
+    ``aws``, ``kube``, ``queues`` and ``elasticache`` say whether the AWS checks are on, and whether a Kubernetes API,
+    queues and an ElastiCache cache are configured. ``on_bastion`` gets a slot per check (they are the slow ones),
+    ``per_app_host`` runs on every app host, ``k8s`` and ``aws`` get a controller slot each.
+    """
+    chosen = CHECKS_BY_ALERT[_known(alert)] if alert != "all" else tuple(
+        dict.fromkeys(check for checks in CHECKS_BY_ALERT.values() for check in checks))
+    left_out = set(() if aws else AWS_CHECKS) | set(() if kube else ("k8s",)) | set(() if queues else ("sqs",)) | set(
+        () if elasticache else ("elasticache",))
+    checks = [check for check in chosen if check not in left_out]
+    return {
+        "checks": checks,
+        "on_bastion": [c for c in checks if c in ON_BASTION],
+        "per_app_host": [c for c in checks if c in PER_APP_HOST],
+        "k8s": [c for c in checks if c == "k8s"],
+        "aws": [c for c in checks if c in AWS_CHECKS],
+    }
+
+
 def diagnose(params: t.Mapping[str, t.Any], now: datetime.datetime | None = None) -> dict[str, t.Any]:
     """Build the report from the checks' results; the caller decides whether to write it."""
-    alert = params["alert"]
-    if alert not in ALERTS + ("all",):
-        raise IncidentResponseError(f"Unknown alert {alert!r}; valid alerts: {', '.join(ALERTS + ('all',))}")
+    alert = _known(params["alert"])
     now = now or datetime.datetime.now(datetime.timezone.utc)
     pairs: list[tuple[str, str, Finding]] = []
     hosts: dict[str, list[str]] = {}

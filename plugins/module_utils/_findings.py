@@ -81,6 +81,54 @@ def compare(value: float | None, warn: float | None = None, critical: float | No
     return OK
 
 
+def compare_low(value: float | None, warn: float | None = None, critical: float | None = None) -> str:
+    """Judge a lower-is-worse measurement (a hit rate): strictly below a threshold breaches it, as in ``compare``."""
+    if value is None:
+        return UNKNOWN
+    if critical is not None and value < critical:
+        return CRITICAL
+    if warn is not None and value < warn:
+        return WARN
+    return OK
+
+
+def threshold_values(
+    cls: type,
+    params: t.Mapping[str, t.Any],
+    pairs: t.Iterable[tuple[str, str]] = (),
+    low_pairs: t.Iterable[tuple[str, str]] = (),
+    required: t.Iterable[str] = (),
+    skip: t.Iterable[str] = (),
+) -> dict[str, float | None]:
+    """The numbers of a thresholds dataclass from module options, checked the one way every check checks them.
+
+    Each field of ``cls`` (but ``skip``) is the option of its name, or the field's default when the option is
+    missing; an explicit None disables that level, any other value is a number that must not be negative. The names
+    in ``required`` need a number. Each (warn, critical) of ``pairs`` is higher-is-worse, so the warning must not be
+    above the critical level; of ``low_pairs`` lower-is-worse, so it must not be below it. A thresholds class builds
+    itself with ``from_params``, which calls this and adds what is its own.
+    """
+    skipped = set(skip)
+    values: dict[str, float | None] = {}
+    for field in dataclasses.fields(cls):
+        if field.name in skipped:
+            continue
+        value = params[field.name] if field.name in params else field.default
+        number = None if value is None else float(value)
+        if number is not None and number < 0:
+            raise IncidentResponseError(f"{field.name} must not be negative, got {number:g}")
+        values[field.name] = number
+    for name in required:
+        if values[name] is None:
+            raise IncidentResponseError(f"{name} needs a number")
+    for levels, worse, word in ((pairs, float.__gt__, "above"), (low_pairs, float.__lt__, "below")):
+        for warn, critical in levels:
+            low, high = values[warn], values[critical]
+            if low is not None and high is not None and worse(low, high):
+                raise IncidentResponseError(f"{warn} ({low:g}) is {word} {critical} ({high:g})")
+    return values
+
+
 def rated_finding(
     name: str,
     target: str,

@@ -42,6 +42,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     compare,
     rated_finding,
     summarize,
+    threshold_values,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._json_assertions import (
     AssertionResult,
@@ -175,6 +176,11 @@ class Thresholds:
     latency_p95_critical_ms: float | None = 500.0
     latency_p95_warn_ms: float | None = None
 
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> Thresholds:
+        return cls(**threshold_values(cls, params, pairs=(("error_rate_warn_percent", "error_rate_critical_percent"),
+                                                          ("latency_p95_warn_ms", "latency_p95_critical_ms"))))
+
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
@@ -290,20 +296,6 @@ def _endpoint(raw: t.Any, index: int, params: t.Mapping[str, t.Any], metrics: Me
     return Endpoint(name, url, expect_status, tuple(assertions), samples, timeout, metrics_url or None, required)
 
 
-def _thresholds(params: t.Mapping[str, t.Any]) -> Thresholds:
-    values = {field.name: params.get(field.name, DEFAULTS[field.name]) for field in dataclasses.fields(Thresholds)}
-    for key, value in values.items():
-        if value is not None and value < 0:
-            raise IncidentResponseError(f"{key} must not be negative, got {value:g}")
-    for warn, critical in (
-        ("error_rate_warn_percent", "error_rate_critical_percent"),
-        ("latency_p95_warn_ms", "latency_p95_critical_ms"),
-    ):
-        if None not in (values[warn], values[critical]) and values[warn] > values[critical]:
-            raise IncidentResponseError(f"{warn} ({values[warn]:g}) is above {critical} ({values[critical]:g})")
-    return Thresholds(**{k: None if v is None else float(v) for k, v in values.items()})
-
-
 def _metrics_settings(params: t.Mapping[str, t.Any]) -> MetricsSettings:
     settings = MetricsSettings(
         window=float(_option(params, "metrics_window")),
@@ -355,7 +347,7 @@ def build_plan(params: t.Mapping[str, t.Any]) -> Plan:
         endpoints=endpoints,
         headers=headers,
         tls=tls_context(bool(_option(params, "validate_certs")), params.get("ca_path")),
-        thresholds=_thresholds(params),
+        thresholds=Thresholds.from_params(params),
         metrics=metrics,
         max_workers=max_workers,
         prometheus=prometheus,

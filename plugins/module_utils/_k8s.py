@@ -6,7 +6,7 @@
 
 ``connection_argument_spec`` is the one connection spec every Kubernetes
 module merges in (documented once in the ``k8s`` doc fragment).
-``check_workload_health`` lists the pods of a namespace that match the label
+``check_k8s_workload_health`` lists the pods of a namespace that match the label
 selectors, reads the metrics API when it is served, fetches the recent log
 of every matching pod concurrently and counts a pattern in each, then hands
 the pods to the evaluators in ``_k8s_health``.
@@ -361,7 +361,7 @@ def _result(plan: Plan, host: str, pods: list[dict[str, t.Any]], findings: list[
     return result
 
 
-def check_workload_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+def check_k8s_workload_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """List, measure and judge the pods; the module's whole result as a plain dict."""
     started = time.monotonic()
     plan = build_plan(params)

@@ -41,6 +41,21 @@ def missing_library(library: str, needed_for: str = "", python: str | None = Non
     )
 
 
+# A library a module needs: its import name, and the traceback of its failed import (None when it imported).
+Library = t.Tuple[str, t.Optional[str]]
+
+
+class _Module(t.Protocol):
+    def fail_json(self, **kwargs: t.Any) -> t.NoReturn: ...
+
+
+def require(module: _Module, libraries: t.Iterable[Library], needed_for: str = "") -> None:
+    """Fail ``module`` with the missing-library message for the first of ``libraries`` that did not import."""
+    for library, import_error in libraries:
+        if import_error is not None:
+            module.fail_json(msg=missing_library(library, needed_for), exception=import_error)
+
+
 # Distributions whose import name is not their name with "-" as "_".
 IMPORT_NAMES = {"psycopg2-binary": "psycopg2", "python-dateutil": "dateutil"}
 

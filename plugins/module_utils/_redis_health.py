@@ -36,8 +36,10 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     WARN,
     Finding,
     IncidentResponseError,
-    compare,
+    compare_low,
+    rated_finding,
     summarize,
+    threshold_values,
 )
 
 REMEDIATION_CONNECT = (
@@ -98,27 +100,15 @@ class RedisThresholds:
     blocked_clients_warn: float | None = 0
     blocked_clients_critical: float | None = None
 
-
-def thresholds_from(params: t.Mapping[str, t.Any]) -> RedisThresholds:
-    values: dict[str, t.Any] = {}
-    for field in dataclasses.fields(RedisThresholds):
-        value = params[field.name] if field.name in params else field.default
-        if value is not None and float(value) < 0:
-            raise IncidentResponseError(f"{field.name} must not be negative, got {value}")
-        values[field.name] = None if value is None else float(value)
-    if values["hit_rate_min_lookups"] is None:
-        raise IncidentResponseError("hit_rate_min_lookups needs a number")
-    warn, critical = values["hit_rate_warn_percent"], values["hit_rate_critical_percent"]
-    if None not in (warn, critical) and warn < critical:
-        # Lower is worse for a hit rate: the warning level sits above the critical one.
-        raise IncidentResponseError(f"hit_rate_warn_percent ({warn:g}) is below hit_rate_critical_percent ({critical:g})")
-    for warn_key, critical_key in (("evictions_warn", "evictions_critical"),
-                                   ("memory_warn_percent", "memory_critical_percent"),
-                                   ("clients_warn_percent", "clients_critical_percent"),
-                                   ("blocked_clients_warn", "blocked_clients_critical")):
-        if None not in (values[warn_key], values[critical_key]) and values[warn_key] > values[critical_key]:
-            raise IncidentResponseError(f"{warn_key} ({values[warn_key]:g}) is above {critical_key} ({values[critical_key]:g})")
-    return RedisThresholds(**values)
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> RedisThresholds:
+        # Lower is worse for a hit rate: its warning level sits above the critical one.
+        return cls(**threshold_values(cls, params, low_pairs=(("hit_rate_warn_percent", "hit_rate_critical_percent"),),
+                                      pairs=(("evictions_warn", "evictions_critical"),
+                                             ("memory_warn_percent", "memory_critical_percent"),
+                                             ("clients_warn_percent", "clients_critical_percent"),
+                                             ("blocked_clients_warn", "blocked_clients_critical")),
+                                      required=("hit_rate_min_lookups",)))
 
 
 def client(params: t.Mapping[str, t.Any]) -> t.Any:
@@ -150,17 +140,6 @@ def client(params: t.Mapping[str, t.Any]) -> t.Any:
     elif params.get("ca_path"):
         raise IncidentResponseError("ca_path is set but tls is false; set tls: true to connect with TLS")
     return redis.Redis(**kwargs)
-
-
-def compare_low(value: float | None, warn: float | None, critical: float | None) -> str:
-    """Judge a lower-is-worse measurement (a hit rate): equal to a threshold passes, as in compare()."""
-    if value is None:
-        return UNKNOWN
-    if critical is not None and value < critical:
-        return CRITICAL
-    if warn is not None and value < warn:
-        return WARN
-    return OK
 
 
 def _num(info: t.Mapping[str, t.Any], key: str) -> float:
@@ -208,13 +187,6 @@ def evaluate_hit_rate(name: str, hits: int | None, misses: int | None, scope: st
                    REMEDIATION_HIT_RATE if status in (WARN, CRITICAL) else None)
 
 
-def _rated(name: str, target: str, value: float | None, warn: float | None, critical: float | None, unit: str,
-           evidence: str, remediation: str) -> Finding:
-    status = compare(value, warn, critical)
-    return Finding(name, target, status, value, {"warn": warn, "critical": critical}, unit, evidence,
-                   remediation if status in (WARN, CRITICAL) else None)
-
-
 def evaluate_evictions(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | None, thresholds: RedisThresholds,
                        target: str) -> Finding:
     total = int(_num(info, "evicted_keys"))
@@ -226,7 +198,7 @@ def evaluate_evictions(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | N
     else:
         value, scope = total, "since start"
     evidence = f"{value} keys evicted {scope} ({total} since start, maxmemory-policy {policy})"
-    return _rated("evictions", target, value, thresholds.evictions_warn, thresholds.evictions_critical, "keys",
+    return rated_finding("evictions", target, value, thresholds.evictions_warn, thresholds.evictions_critical, "keys",
                   evidence, REMEDIATION_EVICTIONS)
 
 
@@ -240,7 +212,7 @@ def evaluate_memory(info: t.Mapping[str, t.Any], thresholds: RedisThresholds, ta
     percent = round(100.0 * used / limit, 2)
     evidence = (f"{info.get('used_memory_human', int(used))} used of maxmemory "
                 f"{info.get('maxmemory_human', int(limit))} ({percent:g} %), policy {info.get('maxmemory_policy')}")
-    return _rated("memory", target, percent, thresholds.memory_warn_percent, thresholds.memory_critical_percent,
+    return rated_finding("memory", target, percent, thresholds.memory_warn_percent, thresholds.memory_critical_percent,
                   "%", evidence, REMEDIATION_MEMORY)
 
 
@@ -249,7 +221,7 @@ def evaluate_clients(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | Non
     connected, maxclients = int(_num(info, "connected_clients")), int(_num(info, "maxclients"))
     percent = round(100.0 * connected / maxclients, 2) if maxclients else None
     evidence = f"{connected} clients connected" + (f" of maxclients {maxclients}" if maxclients else "")
-    finding = _rated("connected_clients", target, percent, thresholds.clients_warn_percent,
+    finding = rated_finding("connected_clients", target, percent, thresholds.clients_warn_percent,
                      thresholds.clients_critical_percent, "%", evidence, REMEDIATION_CLIENTS)
     if percent is None:
         finding.status, finding.value = OK, None
@@ -263,7 +235,7 @@ def evaluate_clients(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | Non
 
 def evaluate_blocked(info: t.Mapping[str, t.Any], thresholds: RedisThresholds, target: str) -> Finding:
     blocked = int(_num(info, "blocked_clients"))
-    return _rated("blocked_clients", target, blocked, thresholds.blocked_clients_warn,
+    return rated_finding("blocked_clients", target, blocked, thresholds.blocked_clients_warn,
                   thresholds.blocked_clients_critical, "clients",
                   f"{blocked} clients blocked in a blocking command", REMEDIATION_BLOCKED)
 
@@ -295,7 +267,7 @@ def check_redis_health(
 ) -> dict[str, t.Any]:
     """Sample INFO (twice with a window), judge it, and return the module's result."""
     started = clock()
-    thresholds = thresholds_from(params)
+    thresholds = RedisThresholds.from_params(params)
     window_seconds = float(params.get("window_seconds") or 0)
     if window_seconds < 0:
         raise IncidentResponseError(f"window_seconds must not be negative, got {window_seconds:g}")

@@ -120,12 +120,16 @@ def _value(row: t.Mapping[str, t.Any]) -> str:
     return f" = {value}{unit}"
 
 
-def markdown(report: t.Mapping[str, t.Any], max_ok: int = 0) -> str:
-    """Verdict, what to do, then findings worst first; the all-clear is three lines."""
+def markdown(report: t.Mapping[str, t.Any], max_ok: int = 0, title: str | None = None) -> str:
+    """Verdict, what to do, then findings worst first; the all-clear is three lines.
+
+    ``title`` heads the document; a diagnosis is titled after its alert (``Diagnosis: high_latency``).
+    """
     verdict = report["verdict"]
     took = report.get("durations", {}).get("total_seconds")
     links = dashboard_links(report.get("dashboards"))
-    lines = [f"# Diagnosis: {report['alert']}: {_VERDICTS[verdict['status']]}", "", verdict["headline"], ""]
+    title = title or f"Diagnosis: {report['alert']}"
+    lines = [f"# {title}: {_VERDICTS[verdict['status']]}", "", verdict["headline"], ""]
     if verdict["all_clear"]:
         # Still a few lines: the dashboards go on the last one.
         lines.append(f"Generated {report['generated_at']}" + (f" in {took:.1f} s." if took is not None else ".")

@@ -42,7 +42,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
     summarize,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import connect_kwargs
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import connect_kwargs
 
 try:
     import psycopg2

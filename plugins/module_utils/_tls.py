@@ -252,7 +252,7 @@ def _overrun_report(job: tuple[str, t.Any], error: str | None, plan: Plan) -> di
     return unreadable_report(item, error or "no answer", plan.thresholds)
 
 
-def check_certificates(plan: Plan, clock: t.Callable[[], datetime.datetime] = _utc_now) -> dict[str, t.Any]:
+def check_tls_certificate(plan: Plan, clock: t.Callable[[], datetime.datetime] = _utc_now) -> dict[str, t.Any]:
     """Every endpoint and file at once; the module's whole result as a plain dict."""
     started = time.monotonic()
     verifying = verifying_context(plan.ca_path) if plan.endpoints else None

@@ -57,6 +57,8 @@ WRONG_HOST = "wrong_host"
 EXPIRING = "expiring"
 VALID = "ok"
 CLASSIFICATIONS = (UNREACHABLE, TLS_ERROR, UNREADABLE, EXPIRED, NOT_YET_VALID, UNTRUSTED, WRONG_HOST, EXPIRING, VALID)
+# Inside the renewal threshold: what the certificates role renews.
+DUE = (EXPIRING, EXPIRED)
 
 # OpenSSL X509_V_ERR_* codes that are not about trust. Every other verify failure means the
 # chain does not lead to a CA in the bundle: self-signed, unknown issuer, bad signature.

@@ -16,8 +16,17 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
     rank,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import (
+    Library,
+    require,
+)
 
 FAIL_ON_CHOICES = ("none", "warn", "critical")
+
+
+def fail_on_argument_spec() -> dict[str, dict[str, t.Any]]:
+    """The ``fail_on`` option of an inspection module, as the ``fail_on`` doc fragment documents it."""
+    return {"fail_on": {"type": "str", "choices": list(FAIL_ON_CHOICES), "default": "none"}}
 
 
 def reaches(status: str, fail_on: str) -> bool:
@@ -57,12 +66,14 @@ def exit_with_verdict(module: _Module, result: dict[str, t.Any], subject: str) -
 
 
 def run_check(module: _Module, check: t.Callable[[t.Mapping[str, t.Any]], dict[str, t.Any]],
-              subject: str | t.Callable[[dict[str, t.Any]], str]) -> t.NoReturn:
+              subject: str | t.Callable[[dict[str, t.Any]], str], libraries: t.Iterable[Library] = ()) -> t.NoReturn:
     """Run an inspection module's one call and exit with its verdict.
 
-    Bad input or configuration (IncidentResponseError) fails the task with its
-    message; everything a check finds is in the result, judged by ``fail_on``.
+    A library of ``libraries`` that did not import fails the task first, naming the prerequisites role. Bad input
+    or configuration (IncidentResponseError) fails the task with its message; everything a check finds is in the
+    result, judged by ``fail_on``.
     """
+    require(module, libraries)
     try:
         result = check(module.params)
     except IncidentResponseError as exc:

@@ -77,17 +77,12 @@ options:
       - Events asked for per call (1 to 10000).
     type: int
     default: 10000
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this severe. V(none) always reports and never fails.
-    type: str
-    default: none
-    choices: [none, warn, critical]
 extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.aws
+  - platform_eng.incident_response.fail_on
 notes:
   - Needs C(logs:FilterLogEvents).
   - Sample lines are returned as logged. If the application logs secrets, set C(no_log) on the task or
@@ -223,13 +218,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_cloudwatch import search_logs
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_cloudwatch import check_cloudwatch_logs_search
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -249,12 +242,10 @@ def main() -> None:
         max_events=dict(type="int", default=10000),
         max_pages=dict(type="int", default=100),
         page_size=dict(type="int", default=10000),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, search_logs, "CloudWatch Logs search")
+    run_check(module, check_cloudwatch_logs_search, "CloudWatch Logs search", libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

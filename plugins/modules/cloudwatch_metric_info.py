@@ -99,17 +99,12 @@ options:
         percentile) is computed by CloudWatch over the whole window. With shorter periods, counts are summed,
         averages averaged and a percentile is the worst period's.
     type: int
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this severe. V(none) always reports and never fails.
-    type: str
-    default: none
-    choices: [none, warn, critical]
 extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.aws
+  - platform_eng.incident_response.fail_on
 notes:
   - Needs C(cloudwatch:GetMetricData).
   - Most AWS metrics arrive one to three minutes late, so the newest minute of the window may be missing
@@ -284,13 +279,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_cloudwatch import check_metrics
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_cloudwatch import check_cloudwatch_metric
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -315,12 +308,10 @@ def main() -> None:
         metrics=dict(type="list", elements="dict", required=True, options=metric_options),
         window_minutes=dict(type="float", default=5),
         period_seconds=dict(type="int"),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, check_metrics, "CloudWatch metrics")
+    run_check(module, check_cloudwatch_metric, "CloudWatch metrics", libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            alert=dict(type="str", required=True, choices=list(_diagnose.ALERTS) + ["all"]),
+            alert=dict(type="str", required=True, choices=list(_diagnose.ALERT_CHOICES)),
             results=dict(type="list", elements="dict", default=[], options=dict(
                 source=dict(type="str", required=True),
                 host=dict(type="str"),

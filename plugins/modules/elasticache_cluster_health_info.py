@@ -185,15 +185,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_elasticache import (
-    elasticache_health,
+    check_elasticache_cluster_health,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -210,7 +208,7 @@ def main() -> None:
         min_engine_version=dict(type="str", default="6.0"),
         healthy_statuses=dict(type="list", elements="str", default=["available", "snapshotting"]),
         degraded_statuses=dict(type="list", elements="str", default=["modifying"]),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -218,9 +216,7 @@ def main() -> None:
         required_one_of=[("cache_cluster_id", "replication_group_id")],
         supports_check_mode=True,
     )
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, elasticache_health, "ElastiCache health")
+    run_check(module, check_elasticache_cluster_health, "ElastiCache health", libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

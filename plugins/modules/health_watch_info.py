@@ -211,7 +211,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import Thresholds
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import PrometheusSource
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import MetricsSettings
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import read_lock
@@ -267,8 +267,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if _prometheus_window.text_string_to_metric_families is None:
-        module.fail_json(msg=missing_library("prometheus_client"))
+    require(module, [("prometheus_client", _prometheus_window.PROMETHEUS_IMPORT_ERROR)])
     p = module.params
     try:
         prometheus = None

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
+  - platform_eng.incident_response.fail_on
 options:
   endpoints:
     description:
@@ -221,14 +222,6 @@ options:
         as the highest finite bucket bound.
     type: str
     default: http_request_duration_seconds
-  fail_on:
-    description:
-      - Fail the task when the worst status reaches this level. The result is returned either way.
-      - V(none) never fails on a verdict; V(warn) fails on V(warn) or V(critical); V(critical) fails on V(critical) only.
-        V(unknown) never fails the task.
-    type: str
-    choices: [none, warn, critical]
-    default: none
 notes:
   - A counter that goes down between the two scrapes (the service restarted) makes the metrics findings V(unknown) with
     the counters as evidence; so does a window without requests. Neither is reported as V(ok).
@@ -561,12 +554,12 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ht
     check_http_health,
     secret_looking_headers,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
     PROMETHEUS_IMPORT_ERROR,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     exit_with_verdict,
 )
 
@@ -604,7 +597,7 @@ ARGUMENT_SPEC = dict(
     metrics_requests_metric=dict(type="str", default="http_requests_total"),
     metrics_code_label=dict(type="str", default="code"),
     metrics_duration_metric=dict(type="str", default="http_request_duration_seconds"),
-    fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="none"),
+    **fail_on_argument_spec(),
 )
 
 
@@ -614,11 +607,8 @@ def main() -> None:
         module.warn(f"Header {header} looks like a credential and is logged; pass it in secret_headers instead.")
     try:
         plan = build_plan(module.params)
-        if plan.needs_metrics and PROMETHEUS_IMPORT_ERROR is not None:
-            module.fail_json(
-                msg=missing_library("prometheus_client", needed_for="to read /metrics"),
-                exception=PROMETHEUS_IMPORT_ERROR,
-            )
+        if plan.needs_metrics:
+            require(module, [("prometheus_client", PROMETHEUS_IMPORT_ERROR)], needed_for="to read /metrics")
         result = check_http_health(plan)
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))

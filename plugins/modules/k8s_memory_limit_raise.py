@@ -98,7 +98,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._mi
     apps_api,
     raise_memory_limit,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 
 
 def main() -> None:
@@ -111,8 +111,7 @@ def main() -> None:
         max_factor=dict(type="float", default=2.0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if KUBERNETES_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_library("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    require(module, [("kubernetes", KUBERNETES_IMPORT_ERROR)])
     p = module.params
     try:
         apps = apps_api(p)

@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.k8s
+  - platform_eng.incident_response.fail_on
 options:
   namespace:
     description:
@@ -133,13 +134,6 @@ options:
       - How many pod logs to read at the same time.
     type: int
     default: 16
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this bad. V(none) never fails on a verdict.
-      - The failure message names the findings that breached; the full result is returned with it.
-    type: str
-    choices: [none, warn, critical]
-    default: none
 notes:
   - Threshold comparisons are strict, as the runbook's "greater than" rules are; a value equal to a threshold passes.
   - Memory use comes from C(metrics.k8s.io/v1beta1) PodMetrics; the fullest container decides a pod's verdict, since it
@@ -320,12 +314,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s import (
     KUBERNETES_IMPORT_ERROR,
-    check_workload_health,
+    check_k8s_workload_health,
     connection_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -355,15 +348,14 @@ ARGUMENT_SPEC = dict(
     },
     timeout={"type": "float", "default": 10.0},
     max_workers={"type": "int", "default": 16},
-    fail_on={"type": "str", "choices": list(FAIL_ON_CHOICES), "default": "none"},
+    **fail_on_argument_spec(),
 )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if KUBERNETES_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_library("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    run_check(module, check_workload_health, lambda result: f"Workload health in namespace {result['namespace']}")
+    run_check(module, check_k8s_workload_health, lambda result: f"Workload health in namespace {result['namespace']}",
+              libraries=[("kubernetes", KUBERNETES_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

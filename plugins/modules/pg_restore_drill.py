@@ -220,16 +220,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import postgres_argument_spec
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._restore_drill import (
-    psycopg2,
-    restore_drill,
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
+    PSYCOPG2_IMPORT_ERROR,
+    postgresql_argument_spec,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._restore_drill import restore_drill
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     FAIL_ON_CHOICES,
     failure_summary,
@@ -238,7 +237,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ve
 
 
 def main() -> None:
-    postgres = postgres_argument_spec()
+    postgres = postgresql_argument_spec()
     postgres["statement_timeout"]["default"] = 600  # counting a large table takes longer than a health query
     argument_spec = aws_argument_spec()
     argument_spec.update(
@@ -260,10 +259,7 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("state", "restored", ["bucket", "key"]), ("state", "absent", ["run_id"])])
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    if psycopg2 is None:
-        module.fail_json(msg=missing_library("psycopg2"))
+    require(module, [("boto3", BOTO3_IMPORT_ERROR), ("psycopg2", PSYCOPG2_IMPORT_ERROR)])
     try:
         result = restore_drill(module.params, check_mode=module.check_mode)
     except IncidentResponseError as exc:

@@ -28,7 +28,8 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
-  - platform_eng.incident_response.postgres
+  - platform_eng.incident_response.postgresql
+  - platform_eng.incident_response.fail_on
 options:
   statements_limit:
     description: How many statements to report, slowest mean execution time first (the runbook uses 10).
@@ -95,14 +96,6 @@ options:
     description: Tables with fewer sequential scans than this are never flagged by C(sequential_scans).
     type: int
     default: 10
-  fail_on:
-    description:
-      - Fail the task when the worst status reaches this level. The result is returned either way.
-      - V(none) never fails on a verdict; V(warn) fails on V(warn) or V(critical); V(critical) fails on V(critical) only.
-        V(unknown) never fails the task.
-    type: str
-    choices: [none, warn, critical]
-    default: none
 notes:
   - Statements come from every database on the server, as in the runbook's query; C(pg_stat_statements) must be
     loaded through C(shared_preload_libraries) and created in O(database). Statistics count since the last
@@ -362,20 +355,19 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._pg_health import check_postgresql_health
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import (
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql_health import check_postgresql_health
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
     PSYCOPG2_IMPORT_ERROR,
-    postgres_argument_spec,
+    postgresql_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
 
 def argument_spec() -> dict:
-    spec = postgres_argument_spec()
+    spec = postgresql_argument_spec()
     spec.update(
         statements_limit=dict(type="int", default=10),
         statements_min_calls=dict(type="int", default=1),
@@ -391,16 +383,14 @@ def argument_spec() -> dict:
         idle_in_transaction_critical_seconds=dict(type="float", default=300.0),
         seq_scan_min_table_rows=dict(type="int", default=10000),
         seq_scan_min_scans=dict(type="int", default=10),
-        fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="none"),
+        **fail_on_argument_spec(),
     )
     return spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if PSYCOPG2_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_library("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    run_check(module, check_postgresql_health, "PostgreSQL health")
+    run_check(module, check_postgresql_health, "PostgreSQL health", libraries=[("psycopg2", PSYCOPG2_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

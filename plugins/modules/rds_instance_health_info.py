@@ -88,17 +88,12 @@ options:
       - Report a Single-AZ instance as C(warn).
     type: bool
     default: true
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this severe. V(none) always reports and never fails.
-    type: str
-    default: none
-    choices: [none, warn, critical]
 extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.aws
+  - platform_eng.incident_response.fail_on
 notes:
   - Needs C(rds:DescribeDBInstances), C(rds:DescribeDBParameters) and C(cloudwatch:GetMetricData).
   - RDS publishes metrics once a minute, a minute or two late; a brand-new instance has none, which is
@@ -226,13 +221,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_rds import rds_instance_health
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_rds import check_rds_instance_health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -252,12 +245,10 @@ def main() -> None:
         rpo_minutes=dict(type="float", default=15),
         healthy_statuses=dict(type="list", elements="str", default=["available"]),
         require_multi_az=dict(type="bool", default=True),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, rds_instance_health, "RDS instance health")
+    run_check(module, check_rds_instance_health, "RDS instance health", libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

@@ -94,7 +94,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     AwsSession,
     AwsSettings,
     aws_argument_spec,
@@ -103,7 +102,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._mitigate import scale_up
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 
 
 def main() -> None:
@@ -116,8 +115,7 @@ def main() -> None:
         wait_seconds=dict(type="int", default=900),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
+    require(module, [("boto3", BOTO3_IMPORT_ERROR)])
     p = module.params
     try:
         session = AwsSession(AwsSettings.from_params(p))

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.redis
+  - platform_eng.incident_response.fail_on
 options:
   window_seconds:
     description:
@@ -78,14 +79,6 @@ options:
   blocked_clients_critical:
     description: Blocked clients above which C(blocked_clients) is V(critical); unset means never.
     type: int
-  fail_on:
-    description:
-      - Fail the task when the worst status reaches this level. The result is returned either way.
-      - V(none) never fails on a verdict; V(warn) fails on V(warn) or V(critical); V(critical) fails on V(critical) only.
-        V(unknown) never fails the task.
-    type: str
-    choices: [none, warn, critical]
-    default: none
 notes:
   - A restart between the two samples makes the window findings V(unknown); run the check again.
   - The statistics are server-wide, whatever O(db) is; C(CONFIG RESETSTAT) resets the counters "since start".
@@ -248,14 +241,13 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._redis_health import (
     REDIS_IMPORT_ERROR,
     check_redis_health,
     redis_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -275,16 +267,14 @@ def argument_spec() -> dict:
         clients_critical_percent=dict(type="float", default=95.0),
         blocked_clients_warn=dict(type="int", default=0),
         blocked_clients_critical=dict(type="int"),
-        fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="none"),
+        **fail_on_argument_spec(),
     )
     return spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if REDIS_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_library("redis"), exception=REDIS_IMPORT_ERROR)
-    run_check(module, check_redis_health, "Redis health")
+    run_check(module, check_redis_health, "Redis health", libraries=[("redis", REDIS_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

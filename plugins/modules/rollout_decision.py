@@ -18,7 +18,8 @@ description:
   - V(rollback_target) picks the release every host returns to from their release histories, or refuses.
   - V(fleet) states which host runs which release and the run's result (V(succeeded), V(partial), V(failed),
     V(rolled_back)).
-  - V(window) says whether a time is inside the deployment window (overnight windows included).
+  - V(window) says whether a time is inside the deployment window (overnight windows included), and whether a deploy
+    then is refused (outside the window without an O(override_reason)) or overridden (outside it with one).
   - V(gates) lists the pre-deployment gates that are neither configured nor waived in a strict environment.
   - V(pool) says which hosts of a drained O(batch) go back into the load balancer (they passed their health gate, or
     their step failed before touching the service) and which stay out, and why.
@@ -82,6 +83,9 @@ options:
   now:
     description: The time to judge (ISO 8601 with a zone); default now.
     type: str
+  override_reason:
+    description: Why the deploy may run outside the window (C(-e deploy_window_override_reason=)); blank means none.
+    type: str
   environment:
     description: The environment deployed to.
     type: str
@@ -112,11 +116,17 @@ EXAMPLES = r"""
     max_fail_percentage: 0
   register: verdict
 
-- name: Is now inside an overnight window?
+- name: Is now inside an overnight window, and may the deploy run?
   platform_eng.incident_response.rollout_decision:
     decide: window
     window: {days: [Mon, Tue, Wed, Thu], start: "22:00", end: "06:00"}
+    override_reason: "{{ deploy_window_override_reason }}"
   register: window
+
+- name: Refuse a deploy outside the window without a reason
+  ansible.builtin.fail:
+    msg: "Refused before changing anything: {{ window.decision.refused }}"
+  when: window.decision.refused is not none
 """
 
 RETURN = r"""

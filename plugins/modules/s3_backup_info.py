@@ -82,17 +82,12 @@ options:
         snapshots created after it. For post-incident reviews ("was the backup within the RPO when the
         incident started?").
     type: str
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this severe. V(none) always reports and never fails.
-    type: str
-    default: none
-    choices: [none, warn, critical]
 extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.aws
+  - platform_eng.incident_response.fail_on
 notes:
   - Needs C(s3:ListBucket), C(s3:GetObject) and, with O(db_instance_identifier), C(rds:DescribeDBSnapshots).
   - A multipart upload's ETag is not an MD5 of the content, nor is the ETag of a KMS-encrypted object; without
@@ -260,13 +255,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_backup import s3_backup_health
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_s3_backup import check_s3_backup
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -286,12 +279,10 @@ def main() -> None:
         db_instance_identifier=dict(type="str"),
         snapshot_max_age_hours=dict(type="float", default=26),
         as_of=dict(type="str"),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, s3_backup_health, "S3 backup")
+    run_check(module, check_s3_backup, "S3 backup", libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

@@ -89,17 +89,12 @@ options:
     type: list
     elements: int
     default: [5432, 3306, 1433, 1521, 6379, 27017, 5439, 9042, 11211]
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this severe. V(none) always reports and never fails.
-    type: str
-    default: none
-    choices: [none, warn, critical]
 extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.aws
+  - platform_eng.incident_response.fail_on
 notes:
   - Security groups only. Network ACLs, route tables, peering and host firewalls are not evaluated, so
     C(reachable=true) means "no security group blocks it". A source and target in different VPCs get a
@@ -286,16 +281,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_network import (
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_security_groups import (
     DATABASE_PORTS,
-    security_group_reachability,
+    check_security_group_reachability,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -324,12 +317,11 @@ def main() -> None:
         expect=dict(type="str", default="reachable", choices=["reachable", "unreachable"]),
         audit_scope=dict(type="str", default="vpc", choices=["vpc", "target", "none"]),
         database_ports=dict(type="list", elements="int", default=list(DATABASE_PORTS)),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, security_group_reachability, "Security group reachability")
+    run_check(module, check_security_group_reachability, "Security group reachability",
+              libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

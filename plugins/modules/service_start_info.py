@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
+  - platform_eng.incident_response.fail_on
 options:
   env_file:
     description: The service's env file, C(KEY=VALUE) lines; blank lines and lines starting with C(#) are skipped.
@@ -111,14 +112,6 @@ options:
     description:
       - The user the service runs as, whose access to O(paths) is judged. Defaults to the user the module runs as.
     type: str
-  fail_on:
-    description:
-      - Fail the task when the worst status reaches this level. The result is returned either way.
-      - V(none) never fails on a verdict; V(warn) fails on V(warn) or V(critical); V(critical) fails on V(critical) only.
-        V(unknown) never fails the task.
-    type: str
-    choices: [none, warn, critical]
-    default: none
 notes:
   - Linux only. Listening sockets are read from C(/proc/net/tcp) and C(/proc/net/tcp6) of the network namespace the
     module runs in, so run it on the app host itself, not delegated. Without root, the pid of a process owned by
@@ -389,7 +382,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._se
     check_service_start,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -412,7 +405,7 @@ ARGUMENT_SPEC = dict(
         owner=dict(type="str"),
     )),
     service_user=dict(type="str"),
-    fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="none"),
+    **fail_on_argument_spec(),
 )
 
 

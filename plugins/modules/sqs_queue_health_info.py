@@ -209,16 +209,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (
     BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
     aws_argument_spec,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws_sqs import (
     IN_FLIGHT_LIMIT,
-    sqs_queue_health,
+    check_sqs_queue_health,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     run_check,
 )
 
@@ -238,12 +236,10 @@ def main() -> None:
         dlq_messages_warn=dict(type="float", default=0),
         dlq_messages_critical=dict(type="float", default=100),
         require_dlq=dict(type="bool", default=True),
-        fail_on=dict(type="str", default="none", choices=list(FAIL_ON_CHOICES)),
+        **fail_on_argument_spec(),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_library("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_check(module, sqs_queue_health, "SQS queue health")
+    run_check(module, check_sqs_queue_health, "SQS queue health", libraries=[("boto3", BOTO3_IMPORT_ERROR)])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
+  - platform_eng.incident_response.fail_on
 options:
   endpoints:
     description:
@@ -93,13 +94,6 @@ options:
       - How many endpoints and files to check at the same time.
     type: int
     default: 32
-  fail_on:
-    description:
-      - Fail the task when the worst finding is at least this bad. V(none) never fails on a verdict.
-      - The failure message names the certificates that breached; the full result is returned with it.
-    type: str
-    choices: [none, warn, critical]
-    default: none
 notes:
   - Days left are whole days, truncated toward zero; thresholds are strict, as in the runbook. With the defaults a
     certificate with 7 days and 1 hour left warns, one with 6 days and 23 hours left is critical.
@@ -305,17 +299,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._tls import (
     build_plan,
-    check_certificates,
+    check_tls_certificate,
     failure_summary,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._tls_certs import (
     CRYPTOGRAPHY_IMPORT_ERROR,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    FAIL_ON_CHOICES,
+    fail_on_argument_spec,
     reaches,
 )
 
@@ -336,17 +330,16 @@ ARGUMENT_SPEC = dict(
     critical_days={"type": "int", "default": 7},
     timeout={"type": "float", "default": 5.0},
     max_workers={"type": "int", "default": 32},
-    fail_on={"type": "str", "choices": list(FAIL_ON_CHOICES), "default": "none"},
+    **fail_on_argument_spec(),
 )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_one_of=[("endpoints", "files")])
-    if CRYPTOGRAPHY_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_library("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require(module, [("cryptography", CRYPTOGRAPHY_IMPORT_ERROR)])
     try:
-        result = check_certificates(build_plan(module.params))
+        result = check_tls_certificate(build_plan(module.params))
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
     fail_on = module.params["fail_on"]

@@ -27,8 +27,7 @@ _check_spec = importlib.util.spec_from_file_location("awx_config_check", REPO / 
 check = importlib.util.module_from_spec(_check_spec)  # type: ignore[arg-type]
 _check_spec.loader.exec_module(check)  # type: ignore[union-attr]
 
-sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins"))
-import lab_services  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
 CONFIG = awx_runner.load_config()
 TEMPLATES = [item["name"] for item in awx_runner.templates(CONFIG)]

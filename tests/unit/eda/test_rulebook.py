@@ -27,8 +27,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests/unit/plugins"))  # monitoring_servers: a process we started, stopped by pid
-from monitoring_servers import Process, free_port  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import Process, free_port
 
 RULEBOOK = REPO / "extensions/eda/rulebooks/incident_response.yml"
 BIN = Path(sys.executable).parent
@@ -86,8 +85,6 @@ def test_the_rulebook_uses_the_builtin_webhook_splits_alerts_and_throttles_each_
 
 
 def test_the_rulebooks_alert_prefix_is_the_catalogues():
-    # The collection resolves through the link tools/setup.sh makes (ansible-test puts it on sys.path itself).
-    sys.path.insert(0, str(REPO / ".collections"))
     from ansible_collections.platform_eng.incident_response.plugins.module_utils import _alert_rules as ar
 
     prefix = f'is match("{ar.DEFAULTS["service"]}_")'

@@ -24,9 +24,8 @@ import pytest
 from cryptography import x509
 
 LAB = pathlib.Path(__file__).resolve().parents[3] / "lab"
-sys.path.insert(0, str(LAB))
 
-import backup_producer  # noqa: E402  (a lab script, not a package)
+from ansible_collections.platform_eng.incident_response.lab import backup_producer
 
 
 def free_base_port(count: int = 4) -> int:

@@ -2,8 +2,8 @@
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Shared fixtures for plugin unit tests: the collection on sys.path, and
-throwaway PostgreSQL 15 and Redis servers on 127.0.0.1 (free ports, killed by pid).
+"""Shared fixtures for plugin unit tests: throwaway PostgreSQL 15 and Redis servers on 127.0.0.1
+(free ports, killed by pid). tests/unit/conftest.py puts the collection on sys.path.
 """
 
 from __future__ import annotations
@@ -25,26 +25,6 @@ REPO = Path(__file__).resolve().parents[3]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_ADMIN_PASSWORD = "unit-admin-pw"
 REDIS_PASSWORD = "unit-redis-pw"
-
-
-def _make_collection_importable() -> None:
-    # ansible-test puts the collection on sys.path; plain pytest from a checkout does not.
-    try:
-        import ansible_collections.platform_eng.incident_response.plugins.module_utils._findings  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    root = REPO / ".collections"
-    if not (root / "ansible_collections" / "platform_eng" / "incident_response").exists():
-        root = Path(tempfile.mkdtemp(prefix="collections-"))
-        link = root / "ansible_collections" / "platform_eng" / "incident_response"
-        link.parent.mkdir(parents=True)
-        link.symlink_to(REPO)
-    sys.path.insert(0, str(root))
-
-
-_make_collection_importable()
 
 
 def free_port() -> int:

@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # monitoring_servers, beside this file
-from monitoring_servers import free_port  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))  # monitoring_servers
-from monitoring_servers import Alertmanager, Prometheus, binary, free_port, wait_until  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import Alertmanager, Prometheus, binary, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

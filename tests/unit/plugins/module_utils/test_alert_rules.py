@@ -16,12 +16,12 @@ from ansible_collections.platform_eng.incident_response.plugins.filter.prometheu
     runbook_parameters,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _alert_rules as ar
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _diagnose
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
 
 REPO = Path(__file__).resolve().parents[4]
 RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
-DIAGNOSE_ALERTS = yaml.safe_load((REPO / "roles/diagnose/vars/main.yml").read_text(encoding="utf-8"))[
-    "diagnose__sources_by_alert"]
+DIAGNOSE_ALERTS = _diagnose.ALERTS
 
 
 def alerts(params: ar.Parameters) -> dict[str, dict]:

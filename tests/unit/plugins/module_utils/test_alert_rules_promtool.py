@@ -19,14 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alert_scenarios, beside this directory
-from alert_scenarios import Scenarios, promtool_file  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.alert_scenarios import Scenarios, promtool_file
 
-from ansible_collections.platform_eng.incident_response.plugins.filter.prometheus_alert_rules import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.filter.prometheus_alert_rules import (
     prometheus_alert_rules,
     runbook_parameters,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _alert_rules as ar  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _alert_rules as ar
 
 REPO = Path(__file__).resolve().parents[4]
 RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))

@@ -185,7 +185,7 @@ def test_a_percentile_is_asked_of_cloudwatch_over_the_whole_window(session: _aws
             "ScanBy": "TimestampAscending",
         },
     )
-    result = cw.check_metrics({"metrics": [LATENCY], "window_minutes": 5}, session, lambda: NOW)
+    result = cw.check_cloudwatch_metric({"metrics": [LATENCY], "window_minutes": 5}, session, lambda: NOW)
     cloudwatch.assert_no_pending_responses()
     [finding] = result["findings"]
     assert finding["status"] == CRITICAL and finding["value"] == 650.0
@@ -206,7 +206,7 @@ def test_one_failing_metric_does_not_hide_the_others(session: _aws.AwsSession, m
         return {"m": series(84.0), "d": series(1200.0)}
 
     monkeypatch.setattr(cw, "fetch_series", fake_fetch)
-    result = cw.check_metrics({"metrics": [ERROR_RATE, LATENCY]}, session, lambda: NOW)
+    result = cw.check_cloudwatch_metric({"metrics": [ERROR_RATE, LATENCY]}, session, lambda: NOW)
     statuses = {f["name"]: f["status"] for f in result["findings"]}
     assert statuses == {"error_rate": CRITICAL, "latency_p95": UNKNOWN}
     assert result["metrics"][1]["error"].endswith("HTTP 500")
@@ -214,7 +214,7 @@ def test_one_failing_metric_does_not_hide_the_others(session: _aws.AwsSession, m
 
 def test_metrics_access_denied_is_unknown(session: _aws.AwsSession) -> None:
     stub(session, "cloudwatch").add_client_error("get_metric_data", "AccessDenied", "no", 403)
-    result = cw.check_metrics({"metrics": [LATENCY]}, session, lambda: NOW)
+    result = cw.check_cloudwatch_metric({"metrics": [LATENCY]}, session, lambda: NOW)
     assert result["status"] == UNKNOWN
     assert "access denied: AccessDenied" in result["findings"][0]["evidence"]
 
@@ -255,7 +255,7 @@ def test_log_search_pages_counts_per_stream_and_samples_the_newest(session: _aws
     logs.add_response(
         "filter_log_events", {"events": [event("a", 40, "5xx four " + "x" * 50)]}, dict(request, nextToken="t1")
     )
-    result = cw.search_logs(dict(LOGS, page_size=3, sample_size=2, max_line_length=20), session, lambda: NOW)
+    result = cw.check_cloudwatch_logs_search(dict(LOGS, page_size=3, sample_size=2, max_line_length=20), session, lambda: NOW)
     logs.assert_no_pending_responses()
     assert result["total_matches"] == 4 and result["pages"] == 2 and result["truncated"] is False
     assert result["streams"] == [{"log_stream_name": "a", "matches": 3}, {"log_stream_name": "b", "matches": 1}]
@@ -275,7 +275,7 @@ def test_log_search_pages_counts_per_stream_and_samples_the_newest(session: _aws
 def test_a_capped_count_is_a_lower_bound(session: _aws.AwsSession, thresholds: dict[str, int], status: str) -> None:
     logs = stub(session, "logs")
     logs.add_response("filter_log_events", {"events": [event("a", s, "5xx") for s in (1, 2, 3)], "nextToken": "more"})
-    result = cw.search_logs(dict(LOGS, max_events=3, **thresholds), session, lambda: NOW)
+    result = cw.check_cloudwatch_logs_search(dict(LOGS, max_events=3, **thresholds), session, lambda: NOW)
     assert result["truncated"] is True and result["truncated_reason"] == "max_events=3 reached"
     assert result["findings"][0]["status"] == status
     assert "at least 3 events" in result["findings"][0]["evidence"]
@@ -285,7 +285,7 @@ def test_the_page_cap_stops_empty_pages(session: _aws.AwsSession) -> None:
     logs = stub(session, "logs")
     for _page in range(2):
         logs.add_response("filter_log_events", {"events": [], "nextToken": "still-searching"})
-    result = cw.search_logs(dict(LOGS, max_pages=2), session, lambda: NOW)
+    result = cw.check_cloudwatch_logs_search(dict(LOGS, max_pages=2), session, lambda: NOW)
     assert result["truncated_reason"] == "max_pages=2 reached" and result["total_matches"] == 0
 
 
@@ -299,7 +299,7 @@ def test_the_page_cap_stops_empty_pages(session: _aws.AwsSession) -> None:
 )
 def test_log_search_errors_are_unknown_findings(session: _aws.AwsSession, code: str, words: str) -> None:
     stub(session, "logs").add_client_error("filter_log_events", code, "The specified log group does not exist.", 400)
-    result = cw.search_logs(dict(LOGS, log_group_name="/aws/lambda/nope"), session, lambda: NOW)
+    result = cw.check_cloudwatch_logs_search(dict(LOGS, log_group_name="/aws/lambda/nope"), session, lambda: NOW)
     assert result["status"] == UNKNOWN and result["total_matches"] is None
     assert result["error"].startswith(f"Failed to search log group /aws/lambda/nope in us-east-1: {words}: {code}")
 
@@ -317,7 +317,7 @@ def test_stream_names_win_over_a_prefix(session: _aws.AwsSession) -> None:
             "logStreamNames": ["s1"],
         },
     )
-    cw.search_logs(
+    cw.check_cloudwatch_logs_search(
         {"log_group_name": "/aws/lambda/incident-response", "log_stream_names": ["s1"], "log_stream_prefix": "2025/"},
         session,
         lambda: NOW,

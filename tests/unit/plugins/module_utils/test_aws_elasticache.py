@@ -134,7 +134,7 @@ def by_name(result: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
 
 def test_a_healthy_cluster_with_the_memory_redis_reported(session: _aws.AwsSession) -> None:
     create(session)
-    result = _aws_elasticache.elasticache_health(
+    result = _aws_elasticache.check_elasticache_cluster_health(
         {"cache_cluster_id": "incident-response-cache", "used_memory_bytes": 100 * MIB}, session)
     found = by_name(result)
     assert found["elasticache_status"]["status"] == OK and found["elasticache_engine_version"]["status"] == OK
@@ -147,7 +147,7 @@ def test_a_healthy_cluster_with_the_memory_redis_reported(session: _aws.AwsSessi
 
 def test_an_old_engine_and_an_unknown_node_type(session: _aws.AwsSession) -> None:
     create(session, "legacy-cache", CacheNodeType="cache.zz9.huge", EngineVersion="5.0.6")
-    found = by_name(_aws_elasticache.elasticache_health(
+    found = by_name(_aws_elasticache.check_elasticache_cluster_health(
         {"cache_cluster_id": "legacy-cache", "used_memory_bytes": 100 * MIB}, session))
     assert found["elasticache_engine_version"]["status"] == WARN
     assert found["elasticache_memory"]["status"] == UNKNOWN
@@ -156,12 +156,12 @@ def test_an_old_engine_and_an_unknown_node_type(session: _aws.AwsSession) -> Non
 def test_a_deleted_cluster_is_critical(session: _aws.AwsSession) -> None:
     create(session)
     session.client("elasticache").delete_cache_cluster(CacheClusterId="incident-response-cache")
-    found = by_name(_aws_elasticache.elasticache_health({"cache_cluster_id": "incident-response-cache"}, session))
+    found = by_name(_aws_elasticache.check_elasticache_cluster_health({"cache_cluster_id": "incident-response-cache"}, session))
     assert found["elasticache_status"]["status"] == CRITICAL and found["elasticache_status"]["value"] == "deleting"
 
 
 def test_a_missing_cluster_is_critical_and_says_where_it_looked(session: _aws.AwsSession) -> None:
-    result = _aws_elasticache.elasticache_health({"cache_cluster_id": "incident-response-cahce"}, session)
+    result = _aws_elasticache.check_elasticache_cluster_health({"cache_cluster_id": "incident-response-cahce"}, session)
     assert result["status"] == CRITICAL and result["cache"] is None
     assert result["errors"][0].startswith("Failed to describe ElastiCache cluster incident-response-cahce in "
                                           "us-east-1: not found: CacheClusterNotFound")
@@ -171,7 +171,7 @@ def test_a_replication_group_whose_members_moto_does_not_list(session: _aws.AwsS
     session.client("elasticache").create_replication_group(
         ReplicationGroupId="incident-response", ReplicationGroupDescription="cache", CacheNodeType="cache.r6g.large",
         Engine="redis", EngineVersion="7.1", NumCacheClusters=2)
-    result = _aws_elasticache.elasticache_health({"replication_group_id": "incident-response"}, session)
+    result = _aws_elasticache.check_elasticache_cluster_health({"replication_group_id": "incident-response"}, session)
     found = by_name(result)
     assert found["elasticache_status"]["status"] == OK and result["cache"]["kind"] == "replication_group"
     assert result["cache"]["node_type"] == "cache.r6g.large"
@@ -193,7 +193,7 @@ def test_node_states_from_a_describe_answer(monkeypatch: pytest.MonkeyPatch) -> 
                                      "Port": 6379}}]}]},
         {"CacheClusterId": "incident-response-cache", "ShowCacheNodeInfo": True})
     with stubber:
-        result = _aws_elasticache.elasticache_health({"cache_cluster_id": "incident-response-cache"}, session)
+        result = _aws_elasticache.check_elasticache_cluster_health({"cache_cluster_id": "incident-response-cache"}, session)
     found = by_name(result)
     assert found["elasticache_node"]["status"] == CRITICAL and found["elasticache_node"]["value"] == "rebooting"
     assert result["cache"]["nodes"][0]["endpoint"].startswith("incident-response-cache.abc.0001")
@@ -201,4 +201,4 @@ def test_node_states_from_a_describe_answer(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_exactly_one_identifier() -> None:
     with pytest.raises(IncidentResponseError, match="exactly one of cache_cluster_id and replication_group_id"):
-        _aws_elasticache.elasticache_health({}, session=t.cast(_aws.AwsSession, None))
+        _aws_elasticache.check_elasticache_cluster_health({}, session=t.cast(_aws.AwsSession, None))

@@ -202,7 +202,7 @@ def test_access_denied_is_an_unknown_finding_naming_the_call(session: _aws.AwsSe
         "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: rds:DescribeDBInstances",
         403,
     )
-    result = _aws_rds.rds_instance_health({"db_instance_identifier": "incident-response-prod"}, session, lambda: NOW)
+    result = _aws_rds.check_rds_instance_health({"db_instance_identifier": "incident-response-prod"}, session, lambda: NOW)
     assert result["status"] == UNKNOWN and result["db_instance"] is None
     finding = result["findings"][0]
     assert finding["name"] == "rds_instance"
@@ -217,7 +217,7 @@ def test_a_missing_instance_is_critical(session: _aws.AwsSession) -> None:
     rds.add_client_error(
         "describe_db_instances", "DBInstanceNotFound", "DBInstance incident-response-prd not found.", 404
     )
-    result = _aws_rds.rds_instance_health({"db_instance_identifier": "incident-response-prd"}, session, lambda: NOW)
+    result = _aws_rds.check_rds_instance_health({"db_instance_identifier": "incident-response-prd"}, session, lambda: NOW)
     assert result["status"] == CRITICAL
     assert "not found: DBInstanceNotFound" in result["error"]
 
@@ -256,7 +256,7 @@ def test_the_whole_check_reads_the_metrics_it_judges(session: _aws.AwsSession) -
         {"DBParameterGroupName": "incident-response-pg15"},
     )
 
-    result_ = _aws_rds.rds_instance_health({"db_instance_identifier": "incident-response-prod"}, session, lambda: NOW)
+    result_ = _aws_rds.check_rds_instance_health({"db_instance_identifier": "incident-response-prod"}, session, lambda: NOW)
     by_name = {f["name"]: f for f in result_["findings"]}
     assert by_name["rds_cpu"]["status"] == CRITICAL and by_name["rds_cpu"]["value"] == 86.0
     assert by_name["rds_connections"]["status"] == CRITICAL and by_name["rds_connections"]["value"] == 95.0
@@ -274,7 +274,7 @@ def test_metrics_access_denied_keeps_the_describe_verdicts(session: _aws.AwsSess
     rds, cloudwatch = stub(session, "rds"), stub(session, "cloudwatch")
     rds.add_response("describe_db_instances", {"DBInstances": [instance(DBInstanceStatus="storage-full")]})
     cloudwatch.add_client_error("get_metric_data", "AccessDenied", "not authorized", 403)
-    result = _aws_rds.rds_instance_health({"db_instance_identifier": "incident-response-prod"}, session, lambda: NOW)
+    result = _aws_rds.check_rds_instance_health({"db_instance_identifier": "incident-response-prod"}, session, lambda: NOW)
     by_name = {f["name"]: f for f in result["findings"]}
     assert by_name["rds_status"]["status"] == CRITICAL
     assert by_name["rds_cpu"]["status"] == UNKNOWN and "cloudwatch:GetMetricData" in by_name["rds_cpu"]["remediation"]

@@ -128,7 +128,7 @@ def test_queue_names_from_names_and_urls(reference: str, name: str) -> None:
 ])
 def test_bad_options_fail_before_any_call(params: dict[str, t.Any], message: str) -> None:
     with pytest.raises(IncidentResponseError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        _aws_sqs.sqs_queue_health(params, session=t.cast(_aws.AwsSession, None), now=lambda: NOW)
+        _aws_sqs.check_sqs_queue_health(params, session=t.cast(_aws.AwsSession, None), now=lambda: NOW)
 
 
 # --- the whole check, against moto ---------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def by_name(result: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
 def test_a_backlog_with_dead_letters_is_named_with_its_dead_letter_queue(session: _aws.AwsSession) -> None:
     make_queues(session, backlog=25, dead=3)
     put_age(session, 1380.0)
-    result = _aws_sqs.sqs_queue_health({"queues": ["incident-response-jobs"], "depth_warn": 20}, session, lambda: NOW)
+    result = _aws_sqs.check_sqs_queue_health({"queues": ["incident-response-jobs"], "depth_warn": 20}, session, lambda: NOW)
     found = by_name(result)
     assert found["sqs_depth"]["status"] == WARN and found["sqs_depth"]["value"] == 25
     assert found["sqs_oldest_age"]["status"] == CRITICAL and found["sqs_oldest_age"]["value"] == 1380.0
@@ -181,14 +181,14 @@ def test_a_backlog_with_dead_letters_is_named_with_its_dead_letter_queue(session
 def test_an_age_outside_the_window_is_not_read(session: _aws.AwsSession) -> None:
     make_queues(session, backlog=1, dead=0)
     put_age(session, 1380.0, minutes_ago=30)
-    found = by_name(_aws_sqs.sqs_queue_health({"queues": ["incident-response-jobs"]}, session, lambda: NOW))
+    found = by_name(_aws_sqs.check_sqs_queue_health({"queues": ["incident-response-jobs"]}, session, lambda: NOW))
     assert found["sqs_oldest_age"]["status"] == UNKNOWN
     assert found["sqs_dlq_depth"]["status"] == OK and found["sqs_depth"]["status"] == OK
 
 
 def test_a_missing_queue_is_critical_and_the_other_queues_are_still_judged(session: _aws.AwsSession) -> None:
     url = make_queues(session, backlog=0, dead=0)
-    result = _aws_sqs.sqs_queue_health({"queues": ["incident-response-jbos", url]}, session, lambda: NOW)
+    result = _aws_sqs.check_sqs_queue_health({"queues": ["incident-response-jbos", url]}, session, lambda: NOW)
     assert [q["name"] for q in result["queues"]] == ["incident-response-jbos", "incident-response-jobs"]
     missing = result["queues"][0]["findings"][0]
     assert (missing["name"], missing["status"]) == ("sqs_queue", CRITICAL)
@@ -200,7 +200,7 @@ def test_a_redrive_policy_to_a_deleted_queue_is_critical(session: _aws.AwsSessio
     make_queues(session, backlog=0, dead=0)
     sqs = session.client("sqs")
     sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="incident-response-jobs-dlq")["QueueUrl"])
-    found = by_name(_aws_sqs.sqs_queue_health({"queues": ["incident-response-jobs"]}, session, lambda: NOW))
+    found = by_name(_aws_sqs.check_sqs_queue_health({"queues": ["incident-response-jobs"]}, session, lambda: NOW))
     assert found["sqs_dlq_depth"]["status"] == CRITICAL
     assert found["sqs_dlq_depth"]["remediation"].startswith(f"The RedrivePolicy names {DLQ_ARN}")
 
@@ -211,7 +211,7 @@ def test_access_denied_is_unknown_and_names_the_iam_action(monkeypatch: pytest.M
     stubber = Stubber(session.client("sqs"))
     stubber.add_client_error("get_queue_url", "AccessDenied", "not authorized to perform sqs:GetQueueUrl", 403)
     with stubber:
-        result = _aws_sqs.sqs_queue_health({"queues": ["incident-response-jobs"]}, session, lambda: NOW)
+        result = _aws_sqs.check_sqs_queue_health({"queues": ["incident-response-jobs"]}, session, lambda: NOW)
     finding = result["findings"][0]
     assert (finding["name"], finding["status"]) == ("sqs_queue", UNKNOWN)
     assert "Grant sqs:GetQueueUrl" in finding["remediation"] and result["status"] == UNKNOWN

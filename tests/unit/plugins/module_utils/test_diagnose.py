@@ -181,3 +181,34 @@ def test_elasticache_memory_stays_unknown_without_a_redis_result():
     report = _diagnose.diagnose({"alert": "high_latency", "results": results}, NOW)["report"]
     memory = next(r for r in report["findings"]["unknown"] if r["check"] == "elasticache_memory")
     assert "used_memory is not known" in memory["evidence"]
+
+
+def test_the_plan_groups_the_checks_by_where_they_run_in_the_alerts_order():
+    plan = _diagnose.plan_checks("high_error_rate", aws=True, kube=True, queues=True, elasticache=True)
+    assert plan == {
+        "checks": ["http", "release_history", "k8s", "postgres", "redis", "cloudwatch_logs", "rds", "elasticache", "sqs"],
+        "on_bastion": ["http", "postgres", "redis"],
+        "per_app_host": ["release_history"],
+        "k8s": ["k8s"],
+        "aws": ["cloudwatch_logs", "rds", "elasticache", "sqs"],
+    }
+
+
+def test_the_plan_leaves_out_what_has_nothing_to_ask():
+    assert _diagnose.plan_checks("high_error_rate", aws=True, kube=False, queues=False, elasticache=False)["checks"] == [
+        "http", "release_history", "postgres", "redis", "cloudwatch_logs", "rds"]
+    assert _diagnose.plan_checks("db_connection", aws=False, kube=True, queues=True, elasticache=True) == {
+        "checks": ["postgres", "service_start"], "on_bastion": ["postgres"], "per_app_host": ["service_start"],
+        "k8s": [], "aws": []}
+
+
+def test_all_runs_every_check_once_in_the_order_the_alerts_first_name_them():
+    assert _diagnose.plan_checks("all", aws=True, kube=True, queues=True, elasticache=True)["checks"] == [
+        "http", "release_history", "k8s", "postgres", "redis", "cloudwatch_logs", "rds", "elasticache", "sqs",
+        "service_start", "security_groups"]
+
+
+def test_an_unknown_alert_plans_nothing():
+    with pytest.raises(IncidentResponseError, match="Unknown alert 'disk_full'; valid alerts: high_error_rate, "
+                                                    "high_latency, service_wont_start, db_connection, memory_leak, all"):
+        _diagnose.plan_checks("disk_full", aws=True, kube=True, queues=True, elasticache=True)

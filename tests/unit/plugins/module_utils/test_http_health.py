@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # prometheus_text, beside this directory
-from prometheus_text import BUCKETS_1, BUCKETS_2, metrics_text, window_between  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.prometheus_text import BUCKETS_1, BUCKETS_2, metrics_text, window_between
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _http_health as hh  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _http_health as hh
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 

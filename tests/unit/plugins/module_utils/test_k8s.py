@@ -18,11 +18,10 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lab_services, beside this directory
-import lab_services  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 
@@ -93,7 +92,7 @@ def cluster(emulator: lab_services.KubeEmulator) -> t.Iterator[Cluster]:
 
 
 def check(cluster: Cluster, **params: t.Any) -> dict[str, t.Any]:
-    return _k8s.check_workload_health({"host": cluster.emulator.host, "namespace": NAMESPACE,
+    return _k8s.check_k8s_workload_health({"host": cluster.emulator.host, "namespace": NAMESPACE,
                                        "label_selectors": SELECTOR, **params})
 
 
@@ -197,7 +196,7 @@ def test_no_matching_pod_is_critical(cluster: Cluster) -> None:
 
 def test_unreachable_api_is_a_finding_not_a_crash() -> None:
     host = f"http://127.0.0.1:{lab_services.closed_port()}"
-    result = _k8s.check_workload_health({"host": host, "namespace": NAMESPACE, "timeout": 2})
+    result = _k8s.check_k8s_workload_health({"host": host, "namespace": NAMESPACE, "timeout": 2})
     assert result["status"] == "critical" and result["pods"] == []
     assert [(f["name"], f["target"]) for f in result["findings"]] == [("kube_api", host)]
     assert "Connection refused" in result["findings"][0]["evidence"]
@@ -221,7 +220,7 @@ def test_missing_metrics_api_is_unknown_not_an_error(cluster: Cluster, monkeypat
 
 
 def test_kubeconfig_and_context_connect(cluster: Cluster) -> None:
-    result = _k8s.check_workload_health({"kubeconfig": cluster.emulator.kubeconfig, "context": "irlab",
+    result = _k8s.check_k8s_workload_health({"kubeconfig": cluster.emulator.kubeconfig, "context": "irlab",
                                          "namespace": NAMESPACE})
     assert result["api_host"] == cluster.emulator.host and len(result["pods"]) == 3
 

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # monitoring_servers, beside this directory
-from monitoring_servers import Prometheus, StandInService, free_port, wait_until  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import Prometheus, StandInService, free_port, wait_until
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _http_health as hh  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _prometheus_query as pq  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _watch  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _http_health as hh
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _prometheus_query as pq
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _watch
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # prometheus_text, beside this directory
-from prometheus_text import BUCKETS_1, BUCKETS_2, SETTINGS, metrics_text, window_between  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.prometheus_text import BUCKETS_1, BUCKETS_2, SETTINGS, metrics_text, window_between
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import (
     _prometheus_window as pw,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 

@@ -16,18 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
+    IncidentResponseError,
+    compare_low,
+)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._redis_health import (
     RedisThresholds,
     check_redis_health,
     client,
-    compare_low,
     evaluate_blocked,
     evaluate_clients,
     evaluate_evictions,
     evaluate_hit_rate,
     evaluate_memory,
-    thresholds_from,
     window_stats,
 )
 
@@ -137,7 +138,7 @@ def test_blocked_clients(blocked, status):
 ])
 def test_thresholds_are_validated(params, message):
     with pytest.raises(IncidentResponseError, match=message):
-        thresholds_from(params)
+        RedisThresholds.from_params(params)
 
 
 def test_ca_path_without_tls_is_a_configuration_error():

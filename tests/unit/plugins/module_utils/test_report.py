@@ -113,3 +113,9 @@ def test_an_all_clear_keeps_its_few_lines_with_the_dashboards_on_the_last():
 def test_no_dashboards_no_line():
     assert "Dashboards" not in _report.markdown(build()) and build()["dashboards"] == {}
     assert _report.dashboard_links({}) == ""
+
+
+def test_markdown_is_titled_after_the_alert_or_the_title_given():
+    report = build()
+    assert _report.markdown(report).startswith(f"# Diagnosis: {report['alert']}: ")
+    assert _report.markdown(report, title="DR drill").startswith("# DR drill: ")

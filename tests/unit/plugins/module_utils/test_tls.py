@@ -24,11 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lab_services, beside this directory
-import lab_services  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _tls, _tls_certs  # noqa: E402
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (  # noqa: E402
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _tls, _tls_certs
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
 
@@ -314,7 +313,7 @@ def _params(lab: lab_services.TlsEndpoints, **extra: t.Any) -> dict[str, t.Any]:
 
 def test_each_lab_endpoint_gets_the_status_it_was_built_for(lab: lab_services.TlsEndpoints) -> None:
     closed = lab_services.closed_port()
-    result = _tls.check_certificates(_tls.build_plan(_params(
+    result = _tls.check_tls_certificate(_tls.build_plan(_params(
         lab, more=[{"name": "unreachable", "host": "127.0.0.1", "port": closed}])))
     got = {r["name"]: (r["classification"], r["status"]) for r in result["certificates"]}
     assert got == {
@@ -345,7 +344,7 @@ def test_injected_clock_moves_the_lab_certificates_over_the_edges(lab: lab_servi
     plan = _tls.build_plan(_params(lab))
     for now, status in ((not_after - 30 * DAY, "ok"), (not_after - 30 * DAY + SECOND, "warn"),
                         (not_after - 7 * DAY, "warn"), (not_after - 7 * DAY + SECOND, "critical")):
-        result = _tls.check_certificates(plan, clock=lambda now=now: now)
+        result = _tls.check_tls_certificate(plan, clock=lambda now=now: now)
         valid = next(r for r in result["certificates"] if r["name"] == "valid")
         assert (valid["status"], valid["classification"]) == (status, "ok" if status == "ok" else "expiring")
 
@@ -355,7 +354,7 @@ def test_self_signed_and_unknown_ca_are_untrusted(
     more = [{"name": name, "host": "127.0.0.1", "port": extra_servers[name].port,
              "server_name": "selfsigned.irlab.test" if name.startswith("self") else "unknown.irlab.test"}
             for name in ("self_signed", "self_signed_expired", "unknown_ca")]
-    result = _tls.check_certificates(_tls.build_plan({"endpoints": more, "ca_path": lab.ca_path}))
+    result = _tls.check_tls_certificate(_tls.build_plan({"endpoints": more, "ca_path": lab.ca_path}))
     reports = {r["name"]: r for r in result["certificates"]}
     assert reports["self_signed"]["classification"] == "untrusted"
     assert reports["self_signed"]["self_signed"] is True and reports["self_signed"]["chain_valid"] is False
@@ -369,7 +368,7 @@ def test_self_signed_and_unknown_ca_are_untrusted(
 
 def test_handshake_failures_are_tls_errors_not_unreachable(extra_servers: dict[str, TlsServer]) -> None:
     endpoints = [{"name": name, "host": "127.0.0.1", "port": extra_servers[name].port} for name in ("silent", "plain")]
-    result = _tls.check_certificates(_tls.build_plan({"endpoints": endpoints, "timeout": 0.5}))
+    result = _tls.check_tls_certificate(_tls.build_plan({"endpoints": endpoints, "timeout": 0.5}))
     reports = {r["name"]: r for r in result["certificates"]}
     assert reports["silent"]["classification"] == "tls_error" and "timed out" in reports["silent"]["error"]
     assert reports["plain"]["classification"] == "tls_error" and "SSL" in reports["plain"]["error"]
@@ -379,13 +378,13 @@ def test_handshake_failures_are_tls_errors_not_unreachable(extra_servers: dict[s
 def test_without_a_bundle_the_system_store_does_not_trust_the_lab(lab: lab_services.TlsEndpoints) -> None:
     params = _params(lab)
     params.pop("ca_path")
-    result = _tls.check_certificates(_tls.build_plan(params))
+    result = _tls.check_tls_certificate(_tls.build_plan(params))
     assert {r["classification"] for r in result["certificates"]} == {"untrusted", "expired"}
 
 
 def test_many_endpoints_run_concurrently(tmp_path: Path) -> None:
     with lab_services.tls_endpoints(tmp_path, extra=40) as many:
-        result = _tls.check_certificates(_tls.build_plan(_params(many, max_workers=32)))
+        result = _tls.check_tls_certificate(_tls.build_plan(_params(many, max_workers=32)))
     assert len(result["certificates"]) == 44
     assert result["counts"]["ok"] == 41
     # Run one after the other, the probes' times would add up to the total; overlapping, they exceed it.
@@ -415,7 +414,7 @@ def test_certbot_files_and_endpoints_in_one_call(tmp_path: Path, lab: lab_servic
     live = tmp_path / "letsencrypt" / "live" / "tls-valid.irlab.test"
     live.mkdir(parents=True)
     shutil.copy(lab.by_name("valid")["cert_file"], live / "fullchain.pem")
-    result = _tls.check_certificates(_tls.build_plan({
+    result = _tls.check_tls_certificate(_tls.build_plan({
         "endpoints": [{"name": "expiring", "host": "127.0.0.1", "port": lab.by_name("expiring")["port"],
                        "server_name": "tls-expiring.irlab.test"}],
         "files": [str(live.parent)], "ca_path": lab.ca_path}))

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import module_runner
 from ansible_collections.platform_eng.incident_response.plugins.modules import (
     cloudwatch_logs_search_info,
     cloudwatch_metric_info,
@@ -66,11 +67,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> t.Iterator[None]:
 
 
 def run_module(capsys: pytest.CaptureFixture[str], module: t.Any, args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        module.main()
-    out = capsys.readouterr().out
-    assert SECRET not in out
-    return json.loads(out)
+    return module_runner.run_module(capsys, module, args, secrets=[SECRET])
 
 
 def make_backup() -> None:

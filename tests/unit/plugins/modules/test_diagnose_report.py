@@ -12,20 +12,16 @@ import typing as t
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import diagnose_report
 
 HEALTHY = {"source": "http", "host": "bastion",
            "result": {"findings": [{"name": "http_status", "target": "app1", "status": "ok"}]}}
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        diagnose_report.main()
-    return json.loads(capsys.readouterr().out)
-
 
 def test_writes_the_report_and_says_where(capsys, tmp_path):
-    result = run_module(capsys, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path)})
+    result = run_module(capsys, diagnose_report, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path)})
     assert result["changed"] is True and result["status"] == "ok"
     assert result["summary"][0].startswith("all: ALL CLEAR")
     assert result["summary"][-1] == f"Report: {result['paths'][1]}"
@@ -33,14 +29,14 @@ def test_writes_the_report_and_says_where(capsys, tmp_path):
 
 
 def test_check_mode_builds_the_report_but_writes_nothing(capsys, tmp_path):
-    result = run_module(capsys, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path),
+    result = run_module(capsys, diagnose_report, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path),
                                  "_ansible_check_mode": True})
     assert result["changed"] is False and result["paths"] == [] and list(tmp_path.iterdir()) == []
     assert result["report"]["schema"] == "incident_response.diagnose/v1"
 
 
 def test_an_unknown_alert_is_refused(capsys):
-    result = run_module(capsys, {"alert": "disk_full"})
+    result = run_module(capsys, diagnose_report, {"alert": "disk_full"})
     assert result["failed"] is True and "high_error_rate" in result["msg"]
 
 
@@ -48,7 +44,7 @@ def test_the_written_report_links_the_runbook_dashboards(capsys, tmp_path):
     dashboards = {"Grafana": "https://grafana.example.com/d/incident-response"}
     failing = {"source": "http", "host": "bastion",
                "result": {"findings": [{"name": "http_status", "target": "app1", "status": "critical"}]}}
-    result = run_module(capsys, {"alert": "high_error_rate", "results": [failing], "reports_dir": str(tmp_path),
+    result = run_module(capsys, diagnose_report, {"alert": "high_error_rate", "results": [failing], "reports_dir": str(tmp_path),
                                  "dashboards": dashboards})
     written = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert written["dashboards"] == dashboards

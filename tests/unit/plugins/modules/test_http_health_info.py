@@ -16,6 +16,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 # tests/unit/plugins/conftest.py puts the collection on sys.path for plain pytest.
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import http_health_info
 
 
@@ -55,15 +56,10 @@ def closed_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/health"
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        http_health_info.main()
-    return json.loads(capsys.readouterr().out)
-
 
 def test_healthy_endpoint_exits_unchanged_with_findings(capsys: pytest.CaptureFixture[str], health_url: str) -> None:
     result = run_module(
-        capsys,
+        capsys, http_health_info,
         {
             "endpoints": [{"name": "app1", "url": health_url}],
             "json_assertions": ['status == "ok"'],
@@ -88,7 +84,7 @@ def test_healthy_endpoint_exits_unchanged_with_findings(capsys: pytest.CaptureFi
 def test_unreachable_endpoint_is_reported_not_failed_by_default(
     capsys: pytest.CaptureFixture[str], closed_url: str
 ) -> None:
-    result = run_module(capsys, {"endpoints": [{"name": "app2", "url": closed_url}], "samples": 1})
+    result = run_module(capsys, http_health_info, {"endpoints": [{"name": "app2", "url": closed_url}], "samples": 1})
     assert "failed" not in result and result["changed"] is False
     assert result["status"] == "critical"
     assert "ConnectionRefusedError" in result["findings"][0]["evidence"]
@@ -99,7 +95,7 @@ def test_fail_on_fails_with_a_summary_and_keeps_the_data(
     capsys: pytest.CaptureFixture[str], health_url: str, closed_url: str, fail_on: str, failed: bool
 ) -> None:
     result = run_module(
-        capsys,
+        capsys, http_health_info,
         {
             "endpoints": [{"name": "app1", "url": health_url}, {"name": "app2", "url": closed_url}],
             "samples": 1,
@@ -120,7 +116,7 @@ def test_fail_on_fails_with_a_summary_and_keeps_the_data(
 
 def test_bad_assertion_fails_before_any_request(capsys: pytest.CaptureFixture[str], health_url: str) -> None:
     before = _Server.requests
-    result = run_module(capsys, {"endpoints": [{"url": health_url, "json_assertions": ["status = 'ok'"]}]})
+    result = run_module(capsys, http_health_info, {"endpoints": [{"url": health_url, "json_assertions": ["status = 'ok'"]}]})
     assert result["failed"] is True
     assert "invalid json_assertions entry \"status = 'ok'\": unexpected character '=' at column 8" in result["msg"]
     assert _Server.requests == before
@@ -128,7 +124,7 @@ def test_bad_assertion_fails_before_any_request(capsys: pytest.CaptureFixture[st
 
 def test_secret_headers_never_show_in_the_result(capsys: pytest.CaptureFixture[str], health_url: str) -> None:
     result = run_module(
-        capsys,
+        capsys, http_health_info,
         {
             "endpoints": [{"url": health_url}],
             "secret_headers": {"Authorization": "Bearer s3cr3t-t0ken"},
@@ -141,7 +137,7 @@ def test_secret_headers_never_show_in_the_result(capsys: pytest.CaptureFixture[s
 
 
 def test_secret_looking_plain_headers_draw_a_warning(capsys: pytest.CaptureFixture[str], health_url: str) -> None:
-    result = run_module(capsys, {"endpoints": [{"url": health_url}], "headers": {"X-Api-Key": "k"}, "samples": 1})
+    result = run_module(capsys, http_health_info, {"endpoints": [{"url": health_url}], "headers": {"X-Api-Key": "k"}, "samples": 1})
     # ansible-core 2.19 returns warnings as structured events; the text is inside.
     assert "Header X-Api-Key looks like a credential" in json.dumps(result["warnings"])
 
@@ -150,9 +146,9 @@ def test_missing_prometheus_client_only_matters_when_metrics_are_asked_for(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, health_url: str
 ) -> None:
     monkeypatch.setattr(http_health_info, "PROMETHEUS_IMPORT_ERROR", "ImportError: No module named 'prometheus_client'")
-    without = run_module(capsys, {"endpoints": [{"url": health_url}], "samples": 1})
+    without = run_module(capsys, http_health_info, {"endpoints": [{"url": health_url}], "samples": 1})
     assert "failed" not in without
-    with_metrics = run_module(capsys, {"endpoints": [{"url": health_url}], "samples": 1, "metrics_window": 1})
+    with_metrics = run_module(capsys, http_health_info, {"endpoints": [{"url": health_url}], "samples": 1, "metrics_window": 1})
     assert with_metrics["failed"] is True
     assert "The Python library prometheus_client is not installed" in with_metrics["msg"]
     assert "needed to read /metrics" in with_metrics["msg"]
@@ -163,7 +159,7 @@ def test_a_missing_optional_path_warns_and_fail_on_critical_lets_it_pass(
     capsys: pytest.CaptureFixture[str], health_url: str, closed_url: str
 ) -> None:
     result = run_module(
-        capsys,
+        capsys, http_health_info,
         {
             "endpoints": [
                 {"name": "app1", "url": health_url},

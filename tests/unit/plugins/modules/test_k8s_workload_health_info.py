@@ -16,10 +16,10 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from kubernetes import client as k8s_client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lab_services, beside this directory
-import lab_services  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
-from ansible_collections.platform_eng.incident_response.plugins.modules import k8s_workload_health_info  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
+from ansible_collections.platform_eng.incident_response.plugins.modules import k8s_workload_health_info
 
 NAMESPACE = "incident-response"
 
@@ -42,11 +42,6 @@ def core(emulator: lab_services.KubeEmulator) -> t.Iterator[t.Any]:
             core.replace_namespaced_pod(pod["metadata"]["name"], NAMESPACE, pod)
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        k8s_workload_health_info.main()
-    return json.loads(capsys.readouterr().out)
-
 
 def crash_loop(core: t.Any) -> str:
     pod = json.loads(core.list_namespaced_pod(NAMESPACE, _preload_content=False).data)["items"][0]
@@ -59,7 +54,7 @@ def crash_loop(core: t.Any) -> str:
 
 def test_healthy_workload_in_check_mode(capsys: pytest.CaptureFixture[str], emulator: lab_services.KubeEmulator,
                                         core: t.Any) -> None:
-    result = run_module(capsys, {"host": emulator.host, "namespace": NAMESPACE,
+    result = run_module(capsys, k8s_workload_health_info, {"host": emulator.host, "namespace": NAMESPACE,
                                  "label_selectors": ["app=incident-response"], "_ansible_check_mode": True})
     assert result["changed"] is False and "failed" not in result
     assert result["status"] == "ok" and len(result["pods"]) == 3
@@ -68,14 +63,14 @@ def test_healthy_workload_in_check_mode(capsys: pytest.CaptureFixture[str], emul
 def test_fail_on_critical_names_the_crash_looping_pod(capsys: pytest.CaptureFixture[str],
                                                       emulator: lab_services.KubeEmulator, core: t.Any) -> None:
     name = crash_loop(core)
-    result = run_module(capsys, {"host": emulator.host, "namespace": NAMESPACE, "fail_on": "critical"})
+    result = run_module(capsys, k8s_workload_health_info, {"host": emulator.host, "namespace": NAMESPACE, "fail_on": "critical"})
     assert result["failed"] is True and result["crash_loop_backoff"] == [name]
     assert result["msg"].startswith(f"Workload health in namespace {NAMESPACE} is critical (fail_on=critical)")
     assert f"{NAMESPACE}/{name} crash_loop_backoff critical" in result["msg"]
 
 
 def test_unreachable_api_reports_without_failing(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_module(capsys, {"host": f"http://127.0.0.1:{lab_services.closed_port()}", "namespace": NAMESPACE,
+    result = run_module(capsys, k8s_workload_health_info, {"host": f"http://127.0.0.1:{lab_services.closed_port()}", "namespace": NAMESPACE,
                                  "api_key": "t0p-s3cret-t0ken"})
     assert "failed" not in result and result["status"] == "critical"
     assert result["findings"][0]["name"] == "kube_api"
@@ -84,14 +79,14 @@ def test_unreachable_api_reports_without_failing(capsys: pytest.CaptureFixture[s
 
 def test_bad_selector_fails_with_a_clear_message(capsys: pytest.CaptureFixture[str],
                                                  emulator: lab_services.KubeEmulator) -> None:
-    result = run_module(capsys, {"host": emulator.host, "namespace": NAMESPACE, "label_selectors": ["app in web"]})
+    result = run_module(capsys, k8s_workload_health_info, {"host": emulator.host, "namespace": NAMESPACE, "label_selectors": ["app in web"]})
     assert result["failed"] is True
     assert result["msg"].startswith("label selector 'app in web' is not valid")
 
 
 def test_log_options_reach_the_helper(capsys: pytest.CaptureFixture[str], emulator: lab_services.KubeEmulator,
                                       core: t.Any) -> None:
-    result = run_module(capsys, {"host": emulator.host, "namespace": NAMESPACE,
+    result = run_module(capsys, k8s_workload_health_info, {"host": emulator.host, "namespace": NAMESPACE,
                                  "logs": {"pattern": "status=5\\d\\d", "regex": True, "critical_matches": 1}})
     assert {p["logs"]["matches"] for p in result["pods"]} == {2}
     assert {f["status"] for f in result["findings"] if f["name"] == "log_pattern"} == {"critical"}

@@ -12,20 +12,16 @@ import typing as t
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import pg_restore_drill
 
 ARGS = {"bucket": "backups-incident-response", "key": "latest/x.dump", "region": "us-east-1",
         "postgres": {"host": "127.0.0.1", "user": "admin", "password": "no-log-pw-7"}}
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        pg_restore_drill.main()
-    return json.loads(capsys.readouterr().out)
-
 
 def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
-    result = run_module(capsys, {**ARGS, "scratch_database": "dr_drill_check", "_ansible_check_mode": True})
+    result = run_module(capsys, pg_restore_drill, {**ARGS, "scratch_database": "dr_drill_check", "_ansible_check_mode": True})
     assert result["changed"] is False and "failed" not in result
     assert result["would_run"][0] == "download s3://backups-incident-response/latest/x.dump"
     assert "DROP DATABASE dr_drill_check" in result["would_run"]
@@ -36,16 +32,16 @@ def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
 
 
 def test_the_clean_up_step_needs_the_run_id_that_marked_the_database(capsys):
-    result = run_module(capsys, {"state": "absent", "scratch_database": "dr_drill_x",
+    result = run_module(capsys, pg_restore_drill, {"state": "absent", "scratch_database": "dr_drill_x",
                                  "postgres": {"host": "127.0.0.1", "user": "admin"}})
     assert result["failed"] is True and "run_id" in result["msg"]
 
 
 def test_a_restore_needs_bucket_and_key(capsys):
-    result = run_module(capsys, {"scratch_database": "dr_drill_x", "postgres": {"host": "127.0.0.1"}})
+    result = run_module(capsys, pg_restore_drill, {"scratch_database": "dr_drill_x", "postgres": {"host": "127.0.0.1"}})
     assert result["failed"] is True and "bucket" in result["msg"] and "key" in result["msg"]
 
 
 def test_a_name_that_could_be_a_real_database_is_refused(capsys):
-    result = run_module(capsys, {**ARGS, "scratch_database": "incident_response"})
+    result = run_module(capsys, pg_restore_drill, {**ARGS, "scratch_database": "incident_response"})
     assert result["failed"] is True and "scratch_database must match" in result["msg"]

@@ -12,19 +12,15 @@ import typing as t
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import redis_health_info
 
-
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        redis_health_info.main()
-    return json.loads(capsys.readouterr().out)
 
 
 def test_check_mode_run_samples_a_window(capsys, redis_server):
     for i in range(150):
         redis_server.client.get(f"missing:{i}")
-    result = run_module(capsys, {**redis_server.params(window_seconds=0.2), "_ansible_check_mode": True})
+    result = run_module(capsys, redis_health_info, {**redis_server.params(window_seconds=0.2), "_ansible_check_mode": True})
     assert result["changed"] is False and "failed" not in result
     assert [f["name"] for f in result["findings"]] == [
         "connection", "cache_hit_rate", "cache_hit_rate_since_start", "evictions", "memory", "connected_clients",
@@ -39,7 +35,7 @@ def test_check_mode_run_samples_a_window(capsys, redis_server):
 def test_many_misses_fail_the_task_only_when_asked(capsys, redis_server, fail_on, failed):
     for i in range(150):
         redis_server.client.get(f"missing:{i}")
-    result = run_module(capsys, {**redis_server.params(), "fail_on": fail_on})
+    result = run_module(capsys, redis_health_info, {**redis_server.params(), "fail_on": fail_on})
     assert result.get("failed", False) is failed
     if failed:
         assert result["msg"].startswith("Redis health is critical (fail_on=critical): 1 finding(s)")
@@ -47,18 +43,18 @@ def test_many_misses_fail_the_task_only_when_asked(capsys, redis_server, fail_on
 
 
 def test_unreachable_cache_is_reported_not_failed(capsys, free_port_factory):
-    result = run_module(capsys, {"host": "127.0.0.1", "port": free_port_factory(), "password": "no-log-pw-2",
+    result = run_module(capsys, redis_health_info, {"host": "127.0.0.1", "port": free_port_factory(), "password": "no-log-pw-2",
                                  "window_seconds": 0})
     assert "failed" not in result and result["status"] == "critical"
     assert "no-log-pw-2" not in json.dumps(result)
 
 
 def test_bad_option_combination_fails_with_a_message(capsys):
-    result = run_module(capsys, {"host": "127.0.0.1", "ca_path": "/etc/ssl/certs/ca-certificates.crt"})
+    result = run_module(capsys, redis_health_info, {"host": "127.0.0.1", "ca_path": "/etc/ssl/certs/ca-certificates.crt"})
     assert result["failed"] is True and "set tls: true" in result["msg"]
 
 
 def test_missing_redis_library_is_explained(capsys, monkeypatch):
     monkeypatch.setattr(redis_health_info, "REDIS_IMPORT_ERROR", "Traceback ...")
-    result = run_module(capsys, {"host": "127.0.0.1"})
+    result = run_module(capsys, redis_health_info, {"host": "127.0.0.1"})
     assert result["failed"] is True and "redis" in result["msg"]

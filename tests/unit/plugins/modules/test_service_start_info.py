@@ -13,13 +13,9 @@ import typing as t
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import service_start_info
 
-
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        service_start_info.main()
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture
@@ -42,7 +38,7 @@ def host(tmp_path, free_port_factory) -> t.Iterator[dict[str, t.Any]]:
 
 def test_every_cause_is_found_in_one_check_mode_run(capsys, host):
     args = {k: v for k, v in host.items() if k != "port"}
-    result = run_module(capsys, {**args, "_ansible_check_mode": True})
+    result = run_module(capsys, service_start_info, {**args, "_ansible_check_mode": True})
     assert result["changed"] is False and "failed" not in result
     statuses = [(f["name"], f["status"]) for f in result["findings"]]
     assert statuses == [("env_file", "ok"), ("required_env", "critical"), ("service_port", "critical"),
@@ -56,7 +52,7 @@ def test_every_cause_is_found_in_one_check_mode_run(capsys, host):
 
 def test_fail_on_critical_names_the_causes(capsys, host):
     args = {k: v for k, v in host.items() if k != "port"}
-    result = run_module(capsys, {**args, "fail_on": "critical"})
+    result = run_module(capsys, service_start_info, {**args, "fail_on": "critical"})
     assert result["failed"] is True
     assert result["msg"].startswith("Service start check is critical (fail_on=critical): 3 finding(s)")
     assert "required_env critical (['DB_PASSWORD'])" in result["msg"]
@@ -64,11 +60,11 @@ def test_fail_on_critical_names_the_causes(capsys, host):
 
 
 def test_explicit_empty_lists_skip_checks(capsys, host):
-    result = run_module(capsys, {"env_file": host["env_file"], "pid_file": host["pid_file"], "dependencies": [],
+    result = run_module(capsys, service_start_info, {"env_file": host["env_file"], "pid_file": host["pid_file"], "dependencies": [],
                                  "paths": [], "required_env": ["API_PORT"], "port": None})
     assert [f["name"] for f in result["findings"]] == ["env_file", "required_env", "service_port"]
 
 
 def test_bad_mode_letters_fail_with_a_message(capsys, host):
-    result = run_module(capsys, {"env_file": host["env_file"], "paths": [{"path": "/etc", "mode": "read"}]})
+    result = run_module(capsys, service_start_info, {"env_file": host["env_file"], "paths": [{"path": "/etc", "mode": "read"}]})
     assert result["failed"] is True and "letters from r, w and x" in result["msg"]

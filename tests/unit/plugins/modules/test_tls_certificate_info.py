@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lab_services, beside this directory
-import lab_services  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
-from ansible_collections.platform_eng.incident_response.plugins.modules import tls_certificate_info  # noqa: E402
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
+from ansible_collections.platform_eng.incident_response.plugins.modules import tls_certificate_info
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[lab_services.Tls
     with lab_services.tls_endpoints(tmp_path_factory.mktemp("tls-lab")) as endpoints:
         yield endpoints
 
-
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any]) -> dict[str, t.Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        tls_certificate_info.main()
-    return json.loads(capsys.readouterr().out)
 
 
 def lab_args(lab: lab_services.TlsEndpoints, **extra: t.Any) -> dict[str, t.Any]:
@@ -41,7 +36,7 @@ def lab_args(lab: lab_services.TlsEndpoints, **extra: t.Any) -> dict[str, t.Any]
 
 def test_every_endpoint_gets_its_status_in_check_mode(capsys: pytest.CaptureFixture[str],
                                                       lab: lab_services.TlsEndpoints) -> None:
-    result = run_module(capsys, lab_args(lab, _ansible_check_mode=True))
+    result = run_module(capsys, tls_certificate_info, lab_args(lab, _ansible_check_mode=True))
     assert result["changed"] is False and "failed" not in result
     got = {c["name"]: (c["classification"], c["status"]) for c in result["certificates"]}
     assert got == {"valid": ("ok", "ok"), "expiring": ("expiring", "warn"), "expired": ("expired", "critical"),
@@ -53,7 +48,7 @@ def test_every_endpoint_gets_its_status_in_check_mode(capsys: pytest.CaptureFixt
 @pytest.mark.parametrize("fail_on, failed", [("critical", True), ("warn", True), ("none", False)])
 def test_fail_on_names_the_certificates(capsys: pytest.CaptureFixture[str], lab: lab_services.TlsEndpoints,
                                         fail_on: str, failed: bool) -> None:
-    result = run_module(capsys, lab_args(lab, fail_on=fail_on))
+    result = run_module(capsys, tls_certificate_info, lab_args(lab, fail_on=fail_on))
     assert result.get("failed", False) is failed and result["changed"] is False
     assert len(result["certificates"]) == 5  # the data comes back with the failure
     if failed:
@@ -64,7 +59,7 @@ def test_fail_on_names_the_certificates(capsys: pytest.CaptureFixture[str], lab:
 
 def test_warn_days_setting_changes_the_verdict(capsys: pytest.CaptureFixture[str],
                                                lab: lab_services.TlsEndpoints) -> None:
-    result = run_module(capsys, {"endpoints": [{"name": "expiring", "host": "127.0.0.1",
+    result = run_module(capsys, tls_certificate_info, {"endpoints": [{"name": "expiring", "host": "127.0.0.1",
                                                 "port": lab.by_name("expiring")["port"],
                                                 "server_name": "tls-expiring.irlab.test"}],
                                  "ca_path": lab.ca_path, "warn_days": 5, "critical_days": 2})
@@ -72,7 +67,7 @@ def test_warn_days_setting_changes_the_verdict(capsys: pytest.CaptureFixture[str
 
 
 def test_files_alone_are_enough(capsys: pytest.CaptureFixture[str], lab: lab_services.TlsEndpoints) -> None:
-    result = run_module(capsys, {"files": [lab.by_name("expired")["cert_file"]], "ca_path": lab.ca_path})
+    result = run_module(capsys, tls_certificate_info, {"files": [lab.by_name("expired")["cert_file"]], "ca_path": lab.ca_path})
     assert [(c["kind"], c["classification"]) for c in result["certificates"]] == [("file", "expired")]
 
 
@@ -83,5 +78,5 @@ def test_files_alone_are_enough(capsys: pytest.CaptureFixture[str], lab: lab_ser
 ])
 def test_bad_arguments_fail_with_a_clear_message(capsys: pytest.CaptureFixture[str], args: dict[str, t.Any],
                                                  message: str) -> None:
-    result = run_module(capsys, args)
+    result = run_module(capsys, tls_certificate_info, args)
     assert result["failed"] is True and message in result["msg"]

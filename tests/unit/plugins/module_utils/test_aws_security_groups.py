@@ -12,7 +12,7 @@ import typing as t
 import pytest
 from botocore.stub import Stubber
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_network as net
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_security_groups as net
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     CRITICAL,
     OK,
@@ -262,7 +262,7 @@ def test_a_missing_target_is_critical_when_it_should_be_reachable(session: _aws.
     stub(session, "rds").add_client_error(
         "describe_db_instances", "DBInstanceNotFound", "DBInstance incident-response-prd not found.", 404
     )
-    result = net.security_group_reachability(PARAMS, session)
+    result = net.check_security_group_reachability(PARAMS, session)
     assert result["status"] == CRITICAL and result["reachable"] is None
     assert result["error"] == (
         "Failed to describe DB instance incident-response-prd in eu-west-1: not found: "
@@ -288,7 +288,7 @@ def test_unauthorized_describe_is_unknown(session: _aws.AwsSession) -> None:
     ec2.add_client_error(
         "describe_security_groups", "UnauthorizedOperation", "You are not authorized to perform this operation.", 403
     )
-    result = net.security_group_reachability(PARAMS, session)
+    result = net.check_security_group_reachability(PARAMS, session)
     assert result["status"] == UNKNOWN
     finding = result["findings"][0]
     assert (

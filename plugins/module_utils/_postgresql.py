@@ -40,7 +40,7 @@ SQL_MARKER = "/* platform_eng.incident_response */"
 EXEC_TIME_RENAMED_IN = 130000
 
 
-def postgres_argument_spec() -> dict[str, t.Any]:
+def postgresql_argument_spec() -> dict[str, t.Any]:
     """The shared connection options; merge into a module's argument spec."""
     return dict(
         host=dict(type="str", required=True, aliases=["login_host"]),

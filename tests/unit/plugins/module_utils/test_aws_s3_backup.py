@@ -20,7 +20,7 @@ from unittest import mock
 import pytest
 from botocore.stub import Stubber
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_backup as backup
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_s3_backup as backup
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import CRITICAL, OK, UNKNOWN
 
 moto = pytest.importorskip("moto")
@@ -113,7 +113,7 @@ def put(
 
 
 def check(session: _aws.AwsSession, **params: t.Any) -> dict[str, t.Any]:
-    return backup.s3_backup_health(dict({"bucket": BUCKET, "prefix": "latest/"}, **params), session, lambda: NOW)
+    return backup.check_s3_backup(dict({"bucket": BUCKET, "prefix": "latest/"}, **params), session, lambda: NOW)
 
 
 def statuses(result: dict[str, t.Any]) -> dict[str, str]:
@@ -155,7 +155,7 @@ def test_as_of_ignores_what_was_written_later(session: _aws.AwsSession) -> None:
     put(session, "latest/before.dump", datetime.timedelta(minutes=40))
     put(session, "latest/after.dump", datetime.timedelta(minutes=1))
     as_of = NOW - datetime.timedelta(minutes=30)
-    result = backup.s3_backup_health(
+    result = backup.check_s3_backup(
         {"bucket": BUCKET, "prefix": "latest/", "verify_integrity": False}, session, lambda: as_of
     )
     assert result["newest"]["key"] == "latest/before.dump" and result["newest"]["age_seconds"] == 600.0
@@ -207,7 +207,7 @@ def test_an_object_replaced_between_head_and_download_is_not_mixed_up(session: _
 
 
 def test_a_missing_bucket_is_critical(session: _aws.AwsSession) -> None:
-    result = backup.s3_backup_health({"bucket": "backups-incident-respons", "prefix": "latest/"}, session, lambda: NOW)
+    result = backup.check_s3_backup({"bucket": "backups-incident-respons", "prefix": "latest/"}, session, lambda: NOW)
     assert statuses(result) == {"backup_age": CRITICAL}
     assert result["error"].startswith(
         "Failed to list backups in s3://backups-incident-respons/latest/ in us-east-1: not found: NoSuchBucket"
@@ -230,7 +230,7 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> tuple[_aws.AwsSession, Stubber, 
 def test_listing_access_denied_is_unknown_and_names_the_permission(stubbed: t.Any) -> None:
     session, s3, _rds = stubbed
     s3.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
-    result = backup.s3_backup_health({"bucket": BUCKET, "prefix": "latest/"}, session, lambda: NOW)
+    result = backup.check_s3_backup({"bucket": BUCKET, "prefix": "latest/"}, session, lambda: NOW)
     [finding] = result["findings"]
     assert finding["status"] == UNKNOWN and "Grant s3:ListBucket" in finding["remediation"]
     assert finding["evidence"] == (
@@ -273,7 +273,7 @@ def test_head_forbidden_leaves_integrity_unknown_and_snapshots_still_checked(stu
         },
         {"DBInstanceIdentifier": "incident-response-prod", "SnapshotType": "automated"},
     )
-    result = backup.s3_backup_health(
+    result = backup.check_s3_backup(
         {"bucket": BUCKET, "prefix": "latest/", "db_instance_identifier": "incident-response-prod"},
         session,
         lambda: NOW,

@@ -507,7 +507,7 @@ def _spec_label(spec: t.Mapping[str, t.Any] | None) -> str:
     return next((str(value) for value in (spec or {}).values() if value), "?")
 
 
-def security_group_reachability(params: t.Mapping[str, t.Any], session: AwsSession | None = None) -> dict[str, t.Any]:
+def check_security_group_reachability(params: t.Mapping[str, t.Any], session: AwsSession | None = None) -> dict[str, t.Any]:
     session = session or AwsSession(AwsSettings.from_params(params))
     protocol = params.get("protocol") or "tcp"
     expect = params.get("expect") or "reachable"

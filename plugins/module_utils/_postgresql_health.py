@@ -25,10 +25,11 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     WARN,
     Finding,
     IncidentResponseError,
-    compare,
+    rated_finding,
     summarize,
+    threshold_values,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import (
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
     DML_PATTERN,
     connect,
     describe_pg_error,
@@ -99,7 +100,7 @@ IDLE_IN_TRANSACTION = ("idle in transaction", "idle in transaction (aborted)")
 
 
 @dataclasses.dataclass(frozen=True)
-class PgThresholds:
+class PostgresqlThresholds:
     slow_statement_warn_ms: float | None = 100.0
     slow_statement_critical_ms: float | None = 500.0
     connections_warn_percent: float | None = 80.0
@@ -111,31 +112,15 @@ class PgThresholds:
     seq_scan_min_table_rows: float = 10000
     seq_scan_min_scans: float = 10
 
-
-def thresholds_from(params: t.Mapping[str, t.Any]) -> PgThresholds:
-    """Thresholds from module options; a missing key keeps its default, an explicit null disables that level."""
-    values = {}
-    for field in dataclasses.fields(PgThresholds):
-        value = params[field.name] if field.name in params else field.default
-        if value is not None and float(value) < 0:
-            raise IncidentResponseError(f"{field.name} must not be negative, got {value}")
-        values[field.name] = None if value is None else float(value)
-    for prefix in ("slow_statement", "connections", "long_running", "idle_in_transaction"):
-        unit = {"slow_statement": "ms", "connections": "percent"}.get(prefix, "seconds")
-        warn, critical = values[f"{prefix}_warn_{unit}"], values[f"{prefix}_critical_{unit}"]
-        if None not in (warn, critical) and warn > critical:
-            raise IncidentResponseError(f"{prefix}_warn_{unit} ({warn:g}) is above {prefix}_critical_{unit} ({critical:g})")
-    for key in ("seq_scan_min_table_rows", "seq_scan_min_scans"):
-        if values[key] is None:
-            raise IncidentResponseError(f"{key} needs a number")
-    return PgThresholds(**values)
-
-
-def _rated(name: str, target: str, value: float | None, warn: float | None, critical: float | None, unit: str,
-           evidence: str, remediation: str) -> Finding:
-    status = compare(value, warn, critical)
-    return Finding(name, target, status, value, {"warn": warn, "critical": critical}, unit, evidence,
-                   remediation if status in (WARN, CRITICAL) else None)
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> PostgresqlThresholds:
+        """Thresholds from module options; a missing key keeps its default, an explicit null disables that level."""
+        return cls(**threshold_values(cls, params, pairs=(
+            ("slow_statement_warn_ms", "slow_statement_critical_ms"),
+            ("connections_warn_percent", "connections_critical_percent"),
+            ("long_running_warn_seconds", "long_running_critical_seconds"),
+            ("idle_in_transaction_warn_seconds", "idle_in_transaction_critical_seconds"),
+        ), required=("seq_scan_min_table_rows", "seq_scan_min_scans")))
 
 
 # --------------------------------------------------------------------------
@@ -144,7 +129,7 @@ def _rated(name: str, target: str, value: float | None, warn: float | None, crit
 
 
 def evaluate_statements(rows: list[dict[str, t.Any]], extension_version: str | None, error: str | None,
-                        thresholds: PgThresholds, target: str, database: str) -> Finding:
+                        thresholds: PostgresqlThresholds, target: str, database: str) -> Finding:
     """Judge the slowest statement by mean execution time; say so plainly when we cannot see statements."""
     limits = {"warn": thresholds.slow_statement_warn_ms, "critical": thresholds.slow_statement_critical_ms}
     if error is not None:
@@ -163,7 +148,7 @@ def evaluate_statements(rows: list[dict[str, t.Any]], extension_version: str | N
                 f"(database {top['database']}, user {top['user']})")
     if top["query"] == "<insufficient privilege>":
         evidence += "; grant pg_read_all_stats to see other users' statement text"
-    return _rated("slow_statements", target, mean, thresholds.slow_statement_warn_ms,
+    return rated_finding("slow_statements", target, mean, thresholds.slow_statement_warn_ms,
                   thresholds.slow_statement_critical_ms, "ms", evidence, REMEDIATION_SLOW)
 
 
@@ -192,7 +177,7 @@ def connection_usage(settings: dict[str, t.Any], sessions: list[dict[str, t.Any]
     }
 
 
-def evaluate_connections(usage: dict[str, t.Any], thresholds: PgThresholds, target: str) -> Finding:
+def evaluate_connections(usage: dict[str, t.Any], thresholds: PostgresqlThresholds, target: str) -> Finding:
     """Pool exhaustion: non-superusers are refused once max_connections minus the reserved slots are used."""
     ordinary = usage["max_connections"] - usage["superuser_reserved_connections"]
     holders = ", ".join(f"{h['application']} ({h['user']}@{h['database']}): {h['sessions']}"
@@ -201,7 +186,7 @@ def evaluate_connections(usage: dict[str, t.Any], thresholds: PgThresholds, targ
     evidence = (f"{usage['in_use']} of {usage['max_connections']} connections in use "
                 f"({usage['superuser_reserved_connections']} reserved for superusers, so non-superusers are "
                 f"refused at {ordinary}); by state: {states or 'none'}; most sessions: {holders or 'none'}")
-    finding = _rated("connections_in_use", target, usage["percent"], thresholds.connections_warn_percent,
+    finding = rated_finding("connections_in_use", target, usage["percent"], thresholds.connections_warn_percent,
                      thresholds.connections_critical_percent, "%", evidence, REMEDIATION_POOL)
     if usage["in_use"] >= ordinary and finding.status != CRITICAL:
         finding.status, finding.remediation = CRITICAL, REMEDIATION_POOL
@@ -227,24 +212,24 @@ def _session_finding(name: str, sessions: list[dict[str, t.Any]], seconds_key: s
         evidence = f"{len(ordered)} session(s) {what}, the longest for {longest:g} s"
     else:
         evidence = f"no session {what}"
-    return _rated(name, target, longest, warn, critical, "s", evidence, remediation)
+    return rated_finding(name, target, longest, warn, critical, "s", evidence, remediation)
 
 
-def evaluate_long_running(sessions: list[dict[str, t.Any]], thresholds: PgThresholds, target: str) -> Finding:
+def evaluate_long_running(sessions: list[dict[str, t.Any]], thresholds: PostgresqlThresholds, target: str) -> Finding:
     active = [s for s in sessions if s.get("state") == "active" and not s.get("own") and s.get("query_seconds") is not None]
     return _session_finding("long_running_queries", active, "query_seconds", thresholds.long_running_warn_seconds,
                             thresholds.long_running_critical_seconds, "running one query", target,
                             REMEDIATION_LONG_RUNNING)
 
 
-def evaluate_idle_in_transaction(sessions: list[dict[str, t.Any]], thresholds: PgThresholds, target: str) -> Finding:
+def evaluate_idle_in_transaction(sessions: list[dict[str, t.Any]], thresholds: PostgresqlThresholds, target: str) -> Finding:
     idle = [s for s in sessions if s.get("state") in IDLE_IN_TRANSACTION and s.get("state_seconds") is not None]
     return _session_finding("idle_in_transaction", idle, "state_seconds", thresholds.idle_in_transaction_warn_seconds,
                             thresholds.idle_in_transaction_critical_seconds, "idle in a transaction", target,
                             REMEDIATION_IDLE_TX)
 
 
-def heavy_sequential_scans(tables: list[dict[str, t.Any]], thresholds: PgThresholds) -> list[dict[str, t.Any]]:
+def heavy_sequential_scans(tables: list[dict[str, t.Any]], thresholds: PostgresqlThresholds) -> list[dict[str, t.Any]]:
     """Big tables read mostly by sequential scans: the missing-index hint."""
     return [
         table for table in tables
@@ -254,7 +239,7 @@ def heavy_sequential_scans(tables: list[dict[str, t.Any]], thresholds: PgThresho
     ]
 
 
-def evaluate_sequential_scans(tables: list[dict[str, t.Any]], thresholds: PgThresholds, target: str,
+def evaluate_sequential_scans(tables: list[dict[str, t.Any]], thresholds: PostgresqlThresholds, target: str,
                               database: str) -> Finding:
     heavy = heavy_sequential_scans(tables, thresholds)
     criteria = (f"at least {thresholds.seq_scan_min_table_rows:g} rows and {thresholds.seq_scan_min_scans:g} "
@@ -305,7 +290,7 @@ def _report(sessions: t.Iterable[dict[str, t.Any]], seconds_key: str) -> list[di
 def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """Connect once, inspect, and return the module's result (findings plus the rows they rest on)."""
     started = time.monotonic()
-    thresholds = thresholds_from(params)
+    thresholds = PostgresqlThresholds.from_params(params)
     limit = int(params.get("statements_limit") or 10)
     min_calls = int(params.get("statements_min_calls") or 1)
     if limit < 1 or min_calls < 1:

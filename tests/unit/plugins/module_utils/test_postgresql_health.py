@@ -2,7 +2,7 @@
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Unit tests for _postgres and _pg_health: pure evaluators, and a real PostgreSQL 15 on 127.0.0.1 (conftest)."""
+"""Unit tests for _postgresql and _postgresql_health: pure evaluators, and a real PostgreSQL 15 on 127.0.0.1 (conftest)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import typing as t
 import pytest
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._pg_health import (
-    PgThresholds,
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql_health import (
+    PostgresqlThresholds,
     check_postgresql_health,
     connection_usage,
     evaluate_connections,
@@ -23,9 +23,8 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._pg
     evaluate_long_running,
     evaluate_sequential_scans,
     evaluate_statements,
-    thresholds_from,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgres import (
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
     DML_PATTERN,
     connect,
     connect_kwargs,
@@ -34,7 +33,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._po
 )
 
 TARGET = "db:5432/app"
-DEFAULTS = PgThresholds()
+DEFAULTS = PostgresqlThresholds()
 
 
 def by_name(result: dict[str, t.Any], name: str) -> dict[str, t.Any]:
@@ -106,11 +105,11 @@ def test_redact_query_cuts_long_text():
 ])
 def test_thresholds_are_validated(params, message):
     with pytest.raises(IncidentResponseError, match=message):
-        thresholds_from(params)
+        PostgresqlThresholds.from_params(params)
 
 
 def test_thresholds_default_when_left_out_and_a_null_disables_a_level():
-    thresholds = thresholds_from({"slow_statement_warn_ms": None})
+    thresholds = PostgresqlThresholds.from_params({"slow_statement_warn_ms": None})
     assert thresholds.slow_statement_warn_ms is None and thresholds.slow_statement_critical_ms == 500.0
 
 
@@ -175,7 +174,7 @@ def sessions(*specs: tuple[str, float, str]) -> list[dict[str, t.Any]]:
 def test_connections_in_use_against_max_connections(in_use, warn, critical, status):
     usage = connection_usage({"max_connections": 20, "superuser_reserved_connections": 3},
                              sessions(*[("idle", 1.0, "incident-response")] * in_use))
-    finding = evaluate_connections(usage, PgThresholds(connections_warn_percent=warn,
+    finding = evaluate_connections(usage, PostgresqlThresholds(connections_warn_percent=warn,
                                                        connections_critical_percent=critical), TARGET)
     assert finding.status == status
     assert finding.value == round(100.0 * in_use / 20, 2)

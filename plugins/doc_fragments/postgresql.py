@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 # The PostgreSQL connection options every module shares; the argument spec
-# they document is postgres_argument_spec() in module_utils/_postgres.py.
+# they document is postgresql_argument_spec() in module_utils/_postgresql.py.
 
 from __future__ import annotations
 

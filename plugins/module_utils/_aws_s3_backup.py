@@ -330,7 +330,7 @@ def _object_report(obj: t.Mapping[str, t.Any], now: datetime.datetime) -> dict[s
     }
 
 
-def s3_backup_health(
+def check_s3_backup(
     params: t.Mapping[str, t.Any],
     session: AwsSession | None = None,
     now: t.Callable[[], datetime.datetime] | None = None,
