@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: alertmanager_config
 short_description: Alertmanager routing by the runbook's severity table, with the secrets kept out of the file
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Builds Alertmanager's configuration from the same routing table as the incident pages
     (C(incident_response_paging_routes)) - one receiver per severity with exactly its channels (P1 PagerDuty Events

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: prometheus_alert_rules
 short_description: The runbook's alerts as a Prometheus rule file
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Returns the text of a Prometheus rule file (C(groups:)) with the collection's alerts, named as in the runbook -
     C(<service>_high_error_rate) (5xx ratio above 5 % over 5 minutes), C(<service>_high_latency) (P95 from the

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: requirement_set
 short_description: The pinned requirements a host needs, and a digest that names that exact set
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - >-
     Picks the lines of a pip requirements file (the collection's C(meta/requirements.txt)) for the given

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: service_endpoints
 short_description: The endpoints http_health_info probes on each app host, from the runbook's list of paths
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Builds the O(platform_eng.incident_response.http_health_info#module:endpoints) list for the service's hosts from
     one source, the runbook's endpoints (C(incident_response_endpoints), its C(health), C(metrics) and C(docs)

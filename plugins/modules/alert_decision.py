@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: alert_decision
 short_description: What a validated alert leads to - the incident it joins, its diagnosis, and whether a rollback follows
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Decides in Python, so that no verdict is computed in Jinja, for playbooks/alert.yml.
   - V(incident) - a firing alert joins the newest open incident of its severity or a higher one (an update with

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: alert_event
 short_description: Validate the Alertmanager alert an Event-Driven Ansible rulebook passed, before anything uses it
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Reads the extra var C(ansible_eda) exactly as ansible-rulebook passed it (parsed, never rendered as a template)
     and returns in RV(alert) only the values the automation needs, each checked - the alert name (one the collection

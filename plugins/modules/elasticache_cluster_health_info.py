@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: elasticache_cluster_health_info
 short_description: Judge an ElastiCache cache by its status, its nodes, its engine version and its memory
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads one ElastiCache cache cluster (O(cache_cluster_id)) or replication group (O(replication_group_id), with
     each of its member clusters) and returns a verdict as findings, for the runbook's cache dependency (Redis on

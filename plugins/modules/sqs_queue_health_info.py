@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: sqs_queue_health_info
 short_description: Judge SQS queues by their backlog, messages in flight, oldest message and dead-letter queue
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads each queue of O(queues) (the runbook's queue dependency, SQS), all at once, and returns a verdict as
     findings instead of raw attributes.
