@@ -4,8 +4,9 @@
 """Lab stand-in for Slack incoming webhooks and the PagerDuty Events API.
 
 Every POST, to any path, is appended as one JSON line to the store file:
-``{"received_at", "path", "content_type", "body"}`` where ``body`` is the
-parsed JSON document when the payload is JSON, otherwise the raw text.
+``{"received_at", "path", "content_type", "user_agent", "body"}`` where ``body`` is the
+parsed JSON document when the payload is JSON, otherwise the raw text, and ``user_agent``
+tells Alertmanager's own notifications (``Alertmanager/<version>``) from the collection's.
 
 Answers, so that clients written for the real services work unchanged:
   POST .../v2/enqueue   202 + PagerDuty-shaped JSON (Events API v2 answers 202)
@@ -96,6 +97,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
             "received_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "path": self.path,
             "content_type": content_type,
+            "user_agent": self.headers.get("User-Agent", ""),
             "body": parse_body(raw, content_type),
         }
         self.server.store.append(record)

@@ -76,6 +76,14 @@ def irlab(*args: str) -> Run:
     return result
 
 
-def webhook_requests(lab: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+def webhook_requests(lab: dict[str, t.Any], alertmanager: bool = False) -> list[dict[str, t.Any]]:
+    """What the lab's webhook receiver got, oldest first.
+
+    The lab's Alertmanager is live and pages through the same receiver whenever a test really breaks the service
+    (a bad release fires the error-budget alerts, and it repeats and resolves them later), so its notifications
+    are left out unless ``alertmanager=True``: a test of what a playbook sent sees only what playbooks sent."""
     with urllib.request.urlopen(f"http://{lab['services']['webhook']}/_requests", timeout=5) as resp:
-        return json.load(resp)
+        sent = json.load(resp)
+    if alertmanager:
+        return sent
+    return [r for r in sent if not str(r.get("user_agent", "")).startswith("Alertmanager/")]

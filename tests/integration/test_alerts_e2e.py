@@ -186,7 +186,7 @@ def test_a_bad_release_is_alerted_diagnosed_and_rolled_back_when_enabled(fresh):
     rolled_back = time.time()
     assert wait_until(lambda: events("rollback_done", "high_error_rate"), 60, "the rollback in the incident")
 
-    sent = webhook_requests(lab)
+    sent = webhook_requests(lab, alertmanager=True)
     pages = [r for r in sent if r["path"] == "/v2/enqueue" and "high_error_rate" in json.dumps(r["body"])
              and r["body"].get("client") == "platform_eng.incident_response"]
     assert pages and pages[0]["body"]["routing_key"] == "lab-pagerduty-routing-key", "Alertmanager paged P1"
@@ -209,7 +209,7 @@ def test_with_auto_rollback_off_nothing_rolls_back_the_verdict_recommends_it_and
     wait_until(lambda: active_alerts("incident-response_high_error_rate"), 240, "the error-rate alert firing")
     verdict = wait_until(lambda: verdicts("high_error_rate"), 300, "the verdict")[0]
     assert "Roll back" in verdict and "Automatic rollback: off" in verdict, verdict
-    pages = wait_until(lambda: [r for r in webhook_requests(lab) if r["path"] == "/v2/enqueue"], 120, "a page")
+    pages = wait_until(lambda: [r for r in webhook_requests(lab, alertmanager=True) if r["path"] == "/v2/enqueue"], 120, "a page")
     assert pages[0]["body"]["event_action"] == "trigger"
     time.sleep(30)
     assert set(versions(lab).values()) == {"v1.2.4"}, "nothing rolled back"

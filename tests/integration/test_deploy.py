@@ -54,8 +54,14 @@ def host_state(lab) -> dict[str, str]:
     return snap
 
 
+DEPLOY_CHANNEL = "/slack/deployments"  # incident_response_webhook_url in the lab inventory
+
+
 def events(lab) -> list[str]:
-    return [r["body"]["event"] for r in webhook_requests(lab) if isinstance(r.get("body"), dict)]
+    """The deploy notifications, in order. The lab's Alertmanager pages on other paths of the same receiver
+    (a bad release really fires the error-budget alerts), so only the deploy channel is read."""
+    return [r["body"]["event"] for r in webhook_requests(lab)
+            if r.get("path") == DEPLOY_CHANNEL and isinstance(r.get("body"), dict)]
 
 
 def recap_changed(output: str, host: str) -> int:

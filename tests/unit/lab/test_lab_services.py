@@ -123,9 +123,14 @@ def test_webhook_records_slack_and_pagerduty_posts(webhook: tuple[str, pathlib.P
     assert [r["path"] for r in records] == ["/services/T000/B000/XXXX", "/v2/enqueue", "/hook"]
     assert records[0]["body"] == slack and records[0]["content_type"] == "application/json"
     assert records[2]["body"] == "plain words"
+    # Who sent it: the integration tests tell the lab's Alertmanager (User-Agent Alertmanager/<version>) apart.
+    assert records[0]["user_agent"].startswith("Python-urllib/")
+    request = urllib.request.Request(f"{url}/slack/incidents", data=b"{}", headers={"User-Agent": "Alertmanager/0.25.0"})
+    DIRECT.open(request, timeout=10).read()
+    assert json.loads(http("GET", f"{url}/_requests")[1])[-1]["user_agent"] == "Alertmanager/0.25.0"
     received = datetime.datetime.fromisoformat(records[0]["received_at"])
     assert abs((datetime.datetime.now(datetime.timezone.utc) - received).total_seconds()) < 60
-    assert len(store.read_text().splitlines()) == 3
+    assert len(store.read_text().splitlines()) == 4
 
 
 def test_webhook_delete_clears_the_store(webhook: tuple[str, pathlib.Path]) -> None:
