@@ -54,6 +54,8 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._pr
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
     PrometheusSource,
     instance_of,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
     windows as prometheus_windows,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
@@ -422,7 +424,7 @@ def _take_sample(client: _Client, endpoint: Endpoint) -> Sample:
         status, body, elapsed_ms = client.get()
     except (socket.timeout, TimeoutError):  # distinct classes before Python 3.10
         return Sample(error=f"TimeoutError: no answer within {endpoint.timeout:g} s", timed_out=True)
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - any failure is the sample's error  # pylint: disable=broad-except
         return Sample(error=describe_error(exc))
     sample = Sample(status=status, latency_ms=elapsed_ms, body=body)
     if endpoint.assertions:

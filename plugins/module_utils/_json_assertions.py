@@ -51,7 +51,7 @@ class Token:
 class Path:
     """A dotted path into the JSON body: keys (str) and list indexes (int)."""
 
-    steps: tuple[t.Union[str, int], ...]
+    steps: tuple[str | int, ...]
     text: str
 
 
@@ -206,7 +206,7 @@ class _Parser:
                 raise AssertionSyntaxError(f"expected ',' or ']' at column {closing.column}, found {closing.text!r}")
 
     def path(self, first: Token) -> Path:
-        steps: list[t.Union[str, int]] = [first.text]
+        steps: list[str | int] = [first.text]
         start = first.column - 1
         end = first.column - 1 + len(first.text)
         while True:

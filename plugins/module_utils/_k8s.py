@@ -38,6 +38,7 @@ except ImportError:
 else:
     KUBERNETES_IMPORT_ERROR = None
 
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s_health as health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._fanout import (
     describe_error,
     fan_out,
@@ -49,13 +50,12 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
     summarize,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s_health as health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s_selector import (
     Requirement,
     parse_selector,
     selector_matches,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 
 REMEDIATION_API = (
     "The Kubernetes API did not answer (see evidence): check the API address and port, that this host can reach it "
@@ -270,7 +270,7 @@ def fetch_metrics(custom: t.Any, plan: Plan) -> Metrics:
             kwargs["label_selector"] = ",".join(plan.selectors)
         answer = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", plan.namespace, "pods", **kwargs)
     # Any failure means "no metrics": reported as unknown, never an error.
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
         return Metrics(False, {}, describe_api_error(exc))
     items = (answer or {}).get("items") or []
     return Metrics(True, {(item.get("metadata") or {}).get("name"): item for item in items})
@@ -303,7 +303,7 @@ def read_log(core: t.Any, pod: dict[str, t.Any], plan: LogPlan, timeout: float) 
         response = core.read_namespaced_pod_log(metadata.get("name"), metadata.get("namespace"), **kwargs)
         text = response.data.decode("utf-8", errors="replace")
     # One pod's log failing must not hide the others.
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
         report["error"] = describe_api_error(exc)
         return report
     lines = text.splitlines()
@@ -372,7 +372,7 @@ def check_k8s_workload_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]
         try:
             pods = list_pods(core, plan)
         # Unreachable or refused: a finding, not a crash.
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
             return _api_down_result(plan, host, describe_api_error(exc), started)
         metrics = fetch_metrics(k8s_client.CustomObjectsApi(api), plan) if plan.metrics else Metrics(False, {})
         logs = fetch_logs(core, pods, plan) if plan.logs is not None and pods else {}

@@ -306,7 +306,7 @@ def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         conn = connect(params)
     except IncidentResponseError:
         raise
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see below  # pylint: disable=broad-except
         # Any driver error (refused, timeout, auth, TLS) is what the on-call engineer needs to read.
         finding = Finding("connection", target, CRITICAL, None, None, None,
                           describe_pg_error(exc, password), REMEDIATION_CONNECT)
@@ -317,7 +317,7 @@ def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     def attempt(name: str, unit: str, run: t.Callable[[], Finding]) -> None:
         try:
             findings.append(run())
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - a failed query is that finding's evidence  # pylint: disable=broad-except
             findings.append(Finding(name, target, UNKNOWN, None, None, unit,
                                     f"query failed: {describe_pg_error(exc, password)}"))
 
@@ -341,7 +341,7 @@ def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
                     rows = [_statement_row(r) for r in query(conn, sql, {
                         "limit": limit, "min_calls": min_calls, "max_chars": MAX_QUERY_CHARS + 1,
                         "dml_pattern": DML_PATTERN})]
-                except Exception as exc:  # pylint: disable=broad-except
+                except Exception as exc:  # noqa: BLE001 - see below  # pylint: disable=broad-except
                     # Installed but not preloaded: the view exists and raises on read.
                     error = describe_pg_error(exc, password)
             result["statements"] = rows

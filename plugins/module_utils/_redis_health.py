@@ -285,7 +285,7 @@ def check_redis_health(
             window = window_stats(first, second, clock() - first_at)
         else:
             second = first
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see below  # pylint: disable=broad-except
         # Refused, timed out, TLS or authentication failure: what the on-call engineer must read.
         finding = Finding("connection", target, CRITICAL, None, None, None,
                           _scrub(describe_error(exc), params.get("password")), REMEDIATION_CONNECT)

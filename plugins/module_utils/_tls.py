@@ -40,11 +40,10 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._tl
     NO_CERTIFICATE,
     TLS_ERROR,
     UNREACHABLE,
-    Thresholds,
     VERIFY_EXPIRED,
     VERIFY_NOT_YET_VALID,
     VERIFY_WRONG_HOST,
-    utc,
+    Thresholds,
     classify,
     days_left,
     describe_certificate,
@@ -55,6 +54,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._tl
     is_expired,
     load_trust_anchors,
     unreadable_report,
+    utc,
     x509,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import reaches
