@@ -7,13 +7,9 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import diagnose_report
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 HEALTHY = {"source": "http", "host": "bastion",
            "result": {"findings": [{"name": "http_status", "target": "app1", "status": "ok"}]}}

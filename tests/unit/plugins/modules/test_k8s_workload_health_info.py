@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from kubernetes import client as k8s_client
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import k8s_workload_health_info
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 NAMESPACE = "incident-response"
 

@@ -7,13 +7,9 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import pg_restore_drill
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 ARGS = {"bucket": "backups-incident-response", "key": "latest/x.dump", "region": "us-east-1",
         "postgres": {"host": "127.0.0.1", "user": "admin", "password": "no-log-pw-7"}}

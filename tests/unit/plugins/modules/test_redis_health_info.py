@@ -7,14 +7,11 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import redis_health_info
-
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 
 def test_check_mode_run_samples_a_window(capsys, redis_server):

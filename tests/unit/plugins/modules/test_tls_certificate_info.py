@@ -6,18 +6,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import tls_certificate_info
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 
 @pytest.fixture(scope="module")
