@@ -99,7 +99,7 @@ def threshold_values(
     low_pairs: t.Iterable[tuple[str, str]] = (),
     required: t.Iterable[str] = (),
     skip: t.Iterable[str] = (),
-) -> dict[str, float | None]:
+) -> dict[str, t.Any]:
     """The numbers of a thresholds dataclass from module options, checked the one way every check checks them.
 
     Each field of ``cls`` (but ``skip``) is the option of its name, or the field's default when the option is

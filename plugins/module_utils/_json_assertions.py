@@ -82,7 +82,7 @@ class JsonAssertion:
         right = _resolve(self.right, document)
         actual = left if isinstance(self.left, Path) else right
         for operand, value in ((self.left, left), (self.right, right)):
-            if value is _MISSING:
+            if value is _MISSING and isinstance(operand, Path):  # a literal is never missing
                 return AssertionResult(False, None, f"{operand.text} not found in the body")
         try:
             passed = _apply(self.op, left, right)

@@ -174,13 +174,13 @@ def _log_plan(raw: t.Mapping[str, t.Any] | None) -> LogPlan | None:
             compiled = re.compile(pattern if raw.get("regex") else re.escape(pattern), flags)
         except re.error as exc:
             raise IncidentResponseError(f"logs.pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    tail_lines = int(raw.get("tail_lines") if raw.get("tail_lines") is not None else 100)
+    tail_lines = int(given if (given := raw.get("tail_lines")) is not None else 100)
     if not 1 <= tail_lines <= MAX_TAIL_LINES:
         raise IncidentResponseError(f"logs.tail_lines must be between 1 and {MAX_TAIL_LINES}, got {tail_lines}")
     since = raw.get("since_seconds")
     if since is not None and int(since) < 1:
         raise IncidentResponseError(f"logs.since_seconds must be at least 1, got {since}")
-    sample_lines = int(raw.get("sample_lines") if raw.get("sample_lines") is not None else 5)
+    sample_lines = int(given if (given := raw.get("sample_lines")) is not None else 5)
     if sample_lines < 0:
         raise IncidentResponseError(f"logs.sample_lines must not be negative, got {sample_lines}")
     return LogPlan(pattern, compiled, tail_lines, int(since) if since is not None else None,
@@ -224,10 +224,10 @@ def describe_api_error(exc: BaseException) -> str:
     if isinstance(exc, ApiException) and getattr(exc, "status", None):
         message = ""
         try:
-            message = json.loads(exc.body or "{}").get("message", "")  # type: ignore[attr-defined]
+            message = json.loads(exc.body or "{}").get("message", "")
         except (ValueError, AttributeError):
             message = ""
-        return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")  # type: ignore[attr-defined]
+        return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")
     reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError wraps the socket error
     if isinstance(reason, BaseException):
         return describe_error(reason)
@@ -273,7 +273,7 @@ def fetch_metrics(custom: t.Any, plan: Plan) -> Metrics:
     except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
         return Metrics(False, {}, describe_api_error(exc))
     items = (answer or {}).get("items") or []
-    return Metrics(True, {(item.get("metadata") or {}).get("name"): item for item in items})
+    return Metrics(True, {t.cast(str, (item.get("metadata") or {}).get("name")): item for item in items})
 
 
 def _log_container(pod: dict[str, t.Any], plan: LogPlan) -> str | None:

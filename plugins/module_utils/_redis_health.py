@@ -23,7 +23,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError:
-    redis = None
+    redis = None  # type: ignore[assignment]
     REDIS_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     REDIS_IMPORT_ERROR = None

@@ -159,7 +159,7 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
     def read_all(scrape_metrics: bool = settings.prometheus is None, health: bool = True) -> list[tuple[t.Any, str | None]]:
         outcomes = fan_out(lambda target: _read(target, settings, tls, health, scrape_metrics), targets, workers,
                            settings.timeout * 3)
-        read = [o.result if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
+        read = [t.cast(tuple, o.result) if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
         if scrape_metrics or settings.prometheus is None:
             return read
         try:
