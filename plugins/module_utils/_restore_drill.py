@@ -321,7 +321,7 @@ def restore_drill(params: t.Mapping[str, t.Any], check_mode: bool = False) -> di
         # Say what did not happen: a drill that restored nothing has verified nothing.
         result["would_run"] = [f"download {target}", f"CREATE DATABASE {scratch}",
                                f"pg_restore into {scratch}", "count rows", f"DROP DATABASE {scratch}"]
-        findings: list[Finding] = [Finding("restore_run", scratch, UNKNOWN, None, None, None,
+        findings = [Finding("restore_run", scratch, UNKNOWN, None, None, None,
                             "check mode: no restore ran, so the backup is not proven to restore; a real run would "
                             + "; ".join(result["would_run"]),
                             "Run the drill without --check to verify the backup.")]

@@ -118,7 +118,8 @@ def evaluate_env(env: EnvSource, required: t.Sequence[str], env_file: str | None
                  sources: t.Sequence[str], target: str) -> tuple[list[Finding], dict[str, t.Any]]:
     missing = [name for name in required if name not in env.values]
     empty = [name for name in required if name in env.values and not env.values[name].strip()]
-    report: dict[str, t.Any] = {"sources": list(sources), "env_file": env_file if "file" in sources else None,
+    report: dict[str, t.Any]
+    report = {"sources": list(sources), "env_file": env_file if "file" in sources else None,
               "required": list(required), "present": sorted(n for n in required if n not in missing + empty),
               "missing": missing, "empty": empty, "bad_lines": env.bad_lines}
     findings = []

@@ -252,7 +252,8 @@ def main():
     archive = p["archive"] or os.path.join(p["state_dir"], "artifacts", f"{version}.tar.gz")
     before = history.current_version(app_dir)
     on_disk = os.path.isdir(os.path.join(app_dir, "releases", version))
-    result: dict[str, t.Any] = dict(changed=False, version_before=before, version_after=before, switched=False, installed=False,
+    result: dict[str, t.Any]
+    result = dict(changed=False, version_before=before, version_after=before, switched=False, installed=False,
                   restarted=False, pruned=[])
     if before != version:
         result["diff"] = dict(before=f"current: {before or 'nothing'}\n", after=f"current: {version}\n")
