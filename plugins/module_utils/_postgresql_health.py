@@ -149,7 +149,7 @@ def evaluate_statements(rows: list[dict[str, t.Any]], extension_version: str | N
     if top["query"] == "<insufficient privilege>":
         evidence += "; grant pg_read_all_stats to see other users' statement text"
     return rated_finding("slow_statements", target, mean, thresholds.slow_statement_warn_ms,
-                  thresholds.slow_statement_critical_ms, "ms", evidence, REMEDIATION_SLOW)
+                         thresholds.slow_statement_critical_ms, "ms", evidence, REMEDIATION_SLOW)
 
 
 def connection_usage(settings: dict[str, t.Any], sessions: list[dict[str, t.Any]]) -> dict[str, t.Any]:
@@ -187,7 +187,7 @@ def evaluate_connections(usage: dict[str, t.Any], thresholds: PostgresqlThreshol
                 f"({usage['superuser_reserved_connections']} reserved for superusers, so non-superusers are "
                 f"refused at {ordinary}); by state: {states or 'none'}; most sessions: {holders or 'none'}")
     finding = rated_finding("connections_in_use", target, usage["percent"], thresholds.connections_warn_percent,
-                     thresholds.connections_critical_percent, "%", evidence, REMEDIATION_POOL)
+                            thresholds.connections_critical_percent, "%", evidence, REMEDIATION_POOL)
     if usage["in_use"] >= ordinary and finding.status != CRITICAL:
         finding.status, finding.remediation = CRITICAL, REMEDIATION_POOL
     return finding

@@ -91,7 +91,7 @@ def cluster(emulator: lab_services.KubeEmulator) -> t.Iterator[Cluster]:
 
 def check(cluster: Cluster, **params: t.Any) -> dict[str, t.Any]:
     return _k8s.check_k8s_workload_health({"host": cluster.emulator.host, "namespace": NAMESPACE,
-                                       "label_selectors": SELECTOR, **params})
+                                           "label_selectors": SELECTOR, **params})
 
 
 def statuses(result: dict[str, t.Any], name: str) -> dict[str, str]:
@@ -219,7 +219,7 @@ def test_missing_metrics_api_is_unknown_not_an_error(cluster: Cluster, monkeypat
 
 def test_kubeconfig_and_context_connect(cluster: Cluster) -> None:
     result = _k8s.check_k8s_workload_health({"kubeconfig": cluster.emulator.kubeconfig, "context": "irlab",
-                                         "namespace": NAMESPACE})
+                                             "namespace": NAMESPACE})
     assert result["api_host"] == cluster.emulator.host and len(result["pods"]) == 3
 
 

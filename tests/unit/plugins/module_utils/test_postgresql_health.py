@@ -175,7 +175,7 @@ def test_connections_in_use_against_max_connections(in_use, warn, critical, stat
     usage = connection_usage({"max_connections": 20, "superuser_reserved_connections": 3},
                              sessions(*[("idle", 1.0, "incident-response")] * in_use))
     finding = evaluate_connections(usage, PostgresqlThresholds(connections_warn_percent=warn,
-                                                       connections_critical_percent=critical), TARGET)
+                                                               connections_critical_percent=critical), TARGET)
     assert finding.status == status
     assert finding.value == round(100.0 * in_use / 20, 2)
     assert f"{in_use} of 20 connections in use" in finding.evidence

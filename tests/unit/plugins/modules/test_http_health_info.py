@@ -56,7 +56,6 @@ def closed_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/health"
 
 
-
 def test_healthy_endpoint_exits_unchanged_with_findings(capsys: pytest.CaptureFixture[str], health_url: str) -> None:
     result = run_module(
         capsys, http_health_info,

@@ -15,7 +15,6 @@ ARGS = {"bucket": "backups-incident-response", "key": "latest/x.dump", "region":
         "postgres": {"host": "127.0.0.1", "user": "admin", "password": "no-log-pw-7"}}
 
 
-
 def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
     result = run_module(capsys, pg_restore_drill, {**ARGS, "scratch_database": "dr_drill_check", "_ansible_check_mode": True})
     assert result["changed"] is False and "failed" not in result
@@ -29,7 +28,7 @@ def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
 
 def test_the_clean_up_step_needs_the_run_id_that_marked_the_database(capsys):
     result = run_module(capsys, pg_restore_drill, {"state": "absent", "scratch_database": "dr_drill_x",
-                                 "postgres": {"host": "127.0.0.1", "user": "admin"}})
+                                                   "postgres": {"host": "127.0.0.1", "user": "admin"}})
     assert result["failed"] is True and "run_id" in result["msg"]
 
 

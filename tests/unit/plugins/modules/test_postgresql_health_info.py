@@ -17,7 +17,6 @@ FINDINGS = ["connection", "slow_statements", "connections_in_use", "long_running
             "sequential_scans"]
 
 
-
 def test_check_mode_run_reports_every_finding(capsys, pg_server):
     params = pg_server.params()
     # The aliases a community.postgresql user would type work too.

@@ -41,7 +41,7 @@ def test_many_misses_fail_the_task_only_when_asked(capsys, redis_server, fail_on
 
 def test_unreachable_cache_is_reported_not_failed(capsys, free_port_factory):
     result = run_module(capsys, redis_health_info, {"host": "127.0.0.1", "port": free_port_factory(), "password": "no-log-pw-2",
-                                 "window_seconds": 0})
+                                                    "window_seconds": 0})
     assert "failed" not in result and result["status"] == "critical"
     assert "no-log-pw-2" not in json.dumps(result)
 

@@ -21,7 +21,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[lab_services.Tls
         yield endpoints
 
 
-
 def lab_args(lab: lab_services.TlsEndpoints, **extra: t.Any) -> dict[str, t.Any]:
     endpoints = [{"name": e["name"], "host": e["host"], "port": e["port"], "server_name": e["server_name"]}
                  for e in lab.endpoints]
@@ -55,9 +54,9 @@ def test_fail_on_names_the_certificates(capsys: pytest.CaptureFixture[str], lab:
 def test_warn_days_setting_changes_the_verdict(capsys: pytest.CaptureFixture[str],
                                                lab: lab_services.TlsEndpoints) -> None:
     result = run_module(capsys, tls_certificate_info, {"endpoints": [{"name": "expiring", "host": "127.0.0.1",
-                                                "port": lab.by_name("expiring")["port"],
-                                                "server_name": "tls-expiring.irlab.test"}],
-                                 "ca_path": lab.ca_path, "warn_days": 5, "critical_days": 2})
+                                                                      "port": lab.by_name("expiring")["port"],
+                                                                      "server_name": "tls-expiring.irlab.test"}],
+                                                       "ca_path": lab.ca_path, "warn_days": 5, "critical_days": 2})
     assert result["certificates"][0]["classification"] == "ok" and result["status"] == "ok"
 
 
