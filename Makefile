@@ -28,7 +28,7 @@ health: ## Check the service on every app host (through the bastion) and print t
 
 test: setup lint sanity unit integration ## Every gate: lint, sanity, unit, integration (lab up and down)
 
-lint: ## ansible-lint, production profile, offline
+lint: ## ansible-lint (production profile), ruff, mypy and antsibull-changelog lint, offline
 	@tools/lint.sh
 
 sanity: ## ansible-test sanity, offline
@@ -47,4 +47,4 @@ bench: ## Benchmarks, side by side in one run (the lab ones rebuild the lab); re
 	$(PY) benchmarks/diagnose_wall.py
 
 clean:
-	rm -rf tests/output benchmarks/results .pytest_cache
+	rm -rf tests/output benchmarks/results .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,7 @@ def irlab(*args: str, hosts: int) -> None:
 
 
 def tally() -> dict:
-    for _ in range(20):
+    for _attempt in range(20):
         try:
             return json.loads(TRAFFIC.read_text())
         except (OSError, ValueError):
@@ -138,7 +138,7 @@ def bench(hosts: int, rounds: int) -> dict:
     playbook, ansible = str(BIN / "ansible-playbook"), str(BIN / "ansible")
     timed([ansible, "all", "-m", "ansible.builtin.ping"])  # warm the ControlPersist masters
     data: dict = {"hosts": hosts, "rounds": [], "load": []}
-    for _ in range(rounds):
+    for _round in range(rounds):
         data["load"].append(round(os.getloadavg()[0], 2))
         irlab("reset", hosts=hosts)
         timed([ansible, "all", "-m", "ansible.builtin.ping"])

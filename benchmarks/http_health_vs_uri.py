@@ -80,7 +80,7 @@ class _HealthHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: t.Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
+    def do_GET(self) -> None:
         server = t.cast("_HealthServer", self.server)
         time.sleep(server.delay)  # the service's own work: a database round trip or two
         body = json.dumps({"status": "ok", "checks": {"database": {"status": "ok"}}}).encode()

@@ -626,7 +626,7 @@ def up(args: argparse.Namespace) -> None:
     net_up()
     log(f"network up: controller {CONTROLLER_IP}, bastion {BASTION_MGMT_IP}, "
         f"{APP_HOSTS} app hosts, data {DATA_IP}; {LAB_RANGE} unreachable from outside")
-    for name, (port, argv) in SERVICES.items():
+    for name, (_port, argv) in SERVICES.items():
         spawn(name, argv)
     postgres_up()
     redis_up()
@@ -761,7 +761,7 @@ def checks() -> list[tuple[str, bool, str]]:
     if pid and pid_alive(pid):
         try:
             up_in_pool = [m.name for m in loadbalancer.pool(RUN / "haproxy.sock").members().values() if m.serving]
-        except Exception:  # noqa: BLE001 - status reports, it never crashes
+        except Exception:  # noqa: BLE001, S110 - status reports, it never crashes
             pass
     rows.append(("load balancer", bool(pid and pid_alive(pid)) and wait_port(LB_PUBLIC_IP, 443, timeout=1),
                  f"https://{LB_PUBLIC_IP} ({len(up_in_pool)}/{APP_HOSTS} app hosts serving)"))

@@ -21,10 +21,10 @@ import argparse
 import ipaddress
 import json
 import os
-import ssl
 import random
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time

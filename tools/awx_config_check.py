@@ -74,7 +74,7 @@ def survey_errors(spec: t.Any, where: str = "survey") -> list[str]:
     questions = spec.get("spec")
     if "spec" in spec and not isinstance(questions, list):
         return errors + [f"{where}: 'spec' must be a list of questions"]
-    seen: set[str] = set()
+    seen: set[str | None] = set()  # a question without 'variable' adds None
     for index, question in enumerate(questions or []):
         at = f"{where} question {index}"
         if not isinstance(question, dict):
@@ -118,7 +118,8 @@ def survey_errors(spec: t.Any, where: str = "survey") -> list[str]:
                        for item in str(default).split("\n") if item and item not in choices]
         if qtype in ("integer", "float"):
             low, high = question.get("min"), question.get("max")
-            if (isinstance(low, int) and default < low) or (isinstance(high, int) and default > high):
+            number = t.cast(float, default)  # an int or a float: checked above
+            if (isinstance(low, int) and number < low) or (isinstance(high, int) and number > high):
                 errors.append(f"{at}: default {default!r} is outside min {low} / max {high}")
     return errors
 
@@ -176,7 +177,7 @@ def rrule_errors(rrule: t.Any, where: str) -> list[str]:
         rule = rrulestr(rrule.replace(" RRULE:", "\nRRULE:"))
     except (ValueError, TypeError) as exc:
         return [f"{where}: rrule {rrule!r} does not parse: {exc}"]
-    if "COUNT=" not in rrule and "UNTIL=" not in rrule and rule.after(rule[0]) is None:  # type: ignore[index]
+    if "COUNT=" not in rrule and "UNTIL=" not in rrule and rule.after(rule[0]) is None:
         return [f"{where}: rrule {rrule!r} never fires again"]
     return []
 

@@ -178,7 +178,7 @@ class LabKubernetes(kmock.KubernetesEmulator):
             self.objects[resource, namespace, obj["metadata"]["name"]] = obj
 
     async def _serve_version(self, request: kmock.Request) -> Any:
-        answer = await super()._serve_version(request)
+        answer: Any = await super()._serve_version(request)  # a JSON object here, whatever kmock's union says
         # kmock names the core group "/v1" (kubectl then cannot find "pods" in
         # the core group and picks metrics.k8s.io's) and gives subresources
         # their parent's short names, which makes kubectl's name lookup ambiguous.
@@ -282,6 +282,7 @@ class LabKubernetes(kmock.KubernetesEmulator):
     async def _serve_replace(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if not isinstance(request.data, dict):
             return _status(400, "BadRequest", "body must be a JSON object")
+        assert request.resource is not None and request.name is not None  # the route names both
         key = (request.resource, request.namespace, request.name)
         async with self._lock:
             if key not in self.objects or self.objects[key].deleted:
@@ -302,6 +303,7 @@ class LabKubernetes(kmock.KubernetesEmulator):
         return aiohttp.web.json_response(new)
 
     async def _serve_log(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        assert request.name is not None  # the route names the pod
         key = (PODS, request.namespace, request.name)
         async with self._lock:
             if key not in self.objects or self.objects[key].deleted:
@@ -328,7 +330,7 @@ class LabKubernetes(kmock.KubernetesEmulator):
         return aiohttp.web.Response(text=text, content_type="text/plain")
 
     async def _serve_list(self, request: kmock.Request) -> Any:
-        answer = await super()._serve_list(request)
+        answer: Any = await super()._serve_list(request)  # likewise
         items = [item for item in answer["items"] if selected(item, request.params)]
         resource = request.resource
         assert resource is not None

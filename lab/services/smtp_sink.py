@@ -83,13 +83,13 @@ def http_side_door(bind: str, port: int, store: Store) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/_messages":
                 self._reply(200, json.dumps(store.read_all()).encode())
             else:
                 self._reply(200 if self.path == "/" else 404, b'"ok"' if self.path == "/" else b'"not found"')
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             store.clear()
             self._reply(200, b'"ok"')
 

@@ -86,7 +86,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._reply(413, b"payload too large")
@@ -115,7 +115,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
         else:
             self._reply(200, b"ok")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/_requests":
             body = json.dumps(self.server.store.read_all()).encode()
@@ -125,7 +125,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
         else:
             self._reply(404, b"not found")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         if self.path.split("?", 1)[0] == "/_requests":
             self.server.store.clear()
             self._reply(200, b"ok")

@@ -91,9 +91,9 @@ def certificate_renewal_plan(certificates: t.Iterable[t.Mapping[str, t.Any]],
         if cert.get("classification") not in DUE:
             continue
         conf = _configuration(str(cert["name"]), endpoints or [], files or [])
-        renew = list(conf["renew_command"] if "renew_command" in conf else renew_command)
+        renew = list(conf.get("renew_command", renew_command))
         step = {"owner": conf["owner"], "renew": renew, "dry_run": renew + list(dry_run_args),
-                "reload": list(conf["reload_command"] if "reload_command" in conf else reload_command)}
+                "reload": list(conf.get("reload_command", reload_command))}
         if step not in plan:
             plan.append(step)
     return plan

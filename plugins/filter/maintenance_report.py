@@ -77,7 +77,7 @@ def maintenance_report(checks: t.Sequence[t.Mapping[str, t.Any]], title: str, sc
     try:
         pairs = [(str(check["source"]), Finding(**dict(f))) for check in checks for f in check.get("findings") or []]
     except (KeyError, TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"maintenance_report: each entry needs 'source' and findings of the shared shape: {exc}")
+        raise AnsibleFilterError(f"maintenance_report: each entry needs 'source' and findings of the shared shape: {exc}") from exc
     report = build(title, pairs, [], hosts or {}, durations or {}, dashboards=dashboards)
     report["schema"] = schema
     report["details"] = dict(details or {})

@@ -30,6 +30,8 @@ import urllib.parse
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._alert_rules import (
     DEFAULTS as RULE_DEFAULTS,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._alert_rules import (
     SEVERITIES,
     duration_seconds,
     inhibitions,

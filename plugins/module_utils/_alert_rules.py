@@ -175,6 +175,7 @@ def parameters(overrides: t.Mapping[str, t.Any] | None = None, **given: t.Any) -
 
     An unknown key is refused with a hint, so a misspelt window never silently keeps its default.
     """
+    values: dict[str, t.Any]
     values = {key: (list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value)
               for key, value in DEFAULTS.items()}
     for source in (given, dict(overrides or {})):

@@ -381,7 +381,7 @@ def clock_from(params: t.Mapping[str, t.Any], option: str = "as_of") -> t.Callab
 
 
 def format_age(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     sign = "-" if seconds < 0 else ""
     hours, rest = divmod(abs(seconds), 3600)
     minutes, secs = divmod(rest, 60)

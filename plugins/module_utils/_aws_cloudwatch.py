@@ -217,7 +217,7 @@ def parse_checks(raw_checks: t.Sequence[t.Mapping[str, t.Any]]) -> list[MetricCh
                 dimensions={str(k): str(v) for k, v in (raw.get("dimensions") or {}).items()},
                 statistic=statistic,
                 divide_by=raw.get("divide_by") or None,
-                multiplier=float(raw.get("multiplier") if raw.get("multiplier") is not None else 1.0),
+                multiplier=float(given if (given := raw.get("multiplier")) is not None else 1.0),
                 unit=raw.get("unit"),
                 warn_threshold=raw.get("warn_threshold"),
                 critical_threshold=raw.get("critical_threshold"),
@@ -448,7 +448,7 @@ def check_cloudwatch_logs_search(
         request["logStreamNamePrefix"] = params["log_stream_prefix"]
 
     tally = LogTally(
-        int(params.get("sample_size") if params.get("sample_size") is not None else 20),
+        int(given if (given := params.get("sample_size")) is not None else 20),
         int(params.get("max_line_length") or 1000),
     )
     pages, truncated, token = 0, None, None
@@ -460,7 +460,7 @@ def check_cloudwatch_logs_search(
     }
     try:
         while True:
-            extra = {"nextToken": token} if token else {}
+            extra: dict[str, t.Any] = {"nextToken": token} if token else {}
             page = call(
                 session,
                 "logs",

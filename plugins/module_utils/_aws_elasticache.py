@@ -142,7 +142,7 @@ def node_memory(node_type: str | None, override: int | None = None) -> tuple[int
     gib = NODE_MEMORY_GIB.get(str(node_type or ""))
     if gib is None:
         return None, f"node type {node_type or '(none)'} is not in the table of known node types"
-    return int(round(gib * GIB)), f"{node_type} has {gib:g} GiB"
+    return round(gib * GIB), f"{node_type} has {gib:g} GiB"
 
 
 def _human(size: float) -> str:

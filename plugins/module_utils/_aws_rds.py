@@ -184,7 +184,7 @@ def resolve_max_connections(
         return None, f"{formula} from {source} needs the memory of {klass}, which is not known; set max_connections"
     if "DBInstanceClassMemory" in formula:
         # RDS reserves part of the class memory, so the real limit is somewhat lower.
-        source += f": {formula} with {klass} at {memory // GIB} GiB (an upper bound)"
+        source += f": {formula} with {klass} at {t.cast(int, memory) // GIB} GiB (an upper bound)"
     return limit, source
 
 
@@ -305,7 +305,7 @@ def storage_finding(
 
 
 def latency_finding(target: str, read: Series, write: Series, th: RdsThresholds, window_text: str) -> Finding:
-    means = {name: s.mean() for name, s in (("read", read), ("write", write)) if s}
+    means = {name: t.cast(float, s.mean()) for name, s in (("read", read), ("write", write)) if s}  # not empty: a mean
     threshold = {"warn": th.latency_warn_ms, "critical": None}
     if not means:
         return Finding(

@@ -40,7 +40,7 @@ def run(pool: lb.Pool | None, lock_path: str, run_id: str, ttl: int | None, read
         raise IncidentResponseError("hosts to return or drain were given, but no load balancer")
     if ready:
         try:
-            done = lb.set_state(pool, list(ready), lb.READY, timeout=timeout, check_mode=check_mode, **waits)
+            done = lb.set_state(t.cast(lb.Pool, pool), list(ready), lb.READY, timeout=timeout, check_mode=check_mode, **waits)
         except IncidentResponseError as exc:
             done = lb.partial_result(exc)
             result.update(failed_step="return", msg=f"returning {', '.join(ready)} to the load balancer: {exc}",
@@ -69,7 +69,7 @@ def run(pool: lb.Pool | None, lock_path: str, run_id: str, ttl: int | None, read
             return result
     if drain and not release:
         try:
-            done = lb.set_state(pool, list(drain), lb.DRAINED, timeout=timeout, check_mode=check_mode, **waits)
+            done = lb.set_state(t.cast(lb.Pool, pool), list(drain), lb.DRAINED, timeout=timeout, check_mode=check_mode, **waits)
         except IncidentResponseError as exc:
             done = lb.partial_result(exc)
             result.update(failed_step="drain", msg=f"taking {', '.join(drain)} out of the load balancer: {exc}",

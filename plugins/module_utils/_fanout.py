@@ -77,7 +77,7 @@ def fan_out(
                 outcome.elapsed_ms = (now - started.get(index, now)) * 1000.0
                 try:
                     outcome.result = future.result()
-                except Exception as exc:  # pylint: disable=broad-except
+                except Exception as exc:  # noqa: BLE001 - whatever a call raised is its outcome  # pylint: disable=broad-except
                     outcome.error = describe_error(exc)
             if timeout is None:
                 continue

@@ -99,7 +99,7 @@ def threshold_values(
     low_pairs: t.Iterable[tuple[str, str]] = (),
     required: t.Iterable[str] = (),
     skip: t.Iterable[str] = (),
-) -> dict[str, float | None]:
+) -> dict[str, t.Any]:
     """The numbers of a thresholds dataclass from module options, checked the one way every check checks them.
 
     Each field of ``cls`` (but ``skip``) is the option of its name, or the field's default when the option is
@@ -113,7 +113,7 @@ def threshold_values(
     for field in dataclasses.fields(cls):
         if field.name in skipped:
             continue
-        value = params[field.name] if field.name in params else field.default
+        value = params.get(field.name, field.default)
         number = None if value is None else float(value)
         if number is not None and number < 0:
             raise IncidentResponseError(f"{field.name} must not be negative, got {number:g}")
@@ -156,7 +156,7 @@ def rated_finding(
 def summarize(findings: t.Iterable[Finding | dict[str, t.Any]]) -> dict[str, t.Any]:
     """Return ``findings`` as dicts, the worst status and a count per status."""
     rows = [f.as_dict() if isinstance(f, Finding) else dict(f) for f in findings]
-    counts = {status: 0 for status in STATUSES}
+    counts = dict.fromkeys(STATUSES, 0)
     for row in rows:
         counts[row["status"]] += 1
     return {

@@ -54,6 +54,8 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._pr
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
     PrometheusSource,
     instance_of,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
     windows as prometheus_windows,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
@@ -373,8 +375,8 @@ class _Client:
     def _open(self) -> http.client.HTTPConnection:
         host, port = self.parts.hostname, self.parts.port
         if self.parts.scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.tls)
-        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+            return http.client.HTTPSConnection(t.cast(str, host), port, timeout=self.timeout, context=self.tls)
+        return http.client.HTTPConnection(t.cast(str, host), port, timeout=self.timeout)
 
     def close(self) -> None:
         if self.connection is not None:
@@ -422,7 +424,7 @@ def _take_sample(client: _Client, endpoint: Endpoint) -> Sample:
         status, body, elapsed_ms = client.get()
     except (socket.timeout, TimeoutError):  # distinct classes before Python 3.10
         return Sample(error=f"TimeoutError: no answer within {endpoint.timeout:g} s", timed_out=True)
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - any failure is the sample's error  # pylint: disable=broad-except
         return Sample(error=describe_error(exc))
     sample = Sample(status=status, latency_ms=elapsed_ms, body=body)
     if endpoint.assertions:
@@ -758,10 +760,10 @@ def check_http_health(plan: Plan) -> dict[str, t.Any]:
         report = _endpoint_report(endpoint, samples)
         findings = _probe_findings(endpoint, report, samples, plan.thresholds)
         if endpoint.name in windows:
-            window, error = windows[endpoint.name]
+            window, window_error = windows[endpoint.name]
             source = plan.prometheus.url if plan.prometheus is not None else t.cast(str, endpoint.metrics_url)
-            report["metrics"] = _metrics_report(source, window, error)
-            findings += _metrics_findings(endpoint.name, window, error, plan.thresholds, source,
+            report["metrics"] = _metrics_report(source, window, window_error)
+            findings += _metrics_findings(endpoint.name, window, window_error, plan.thresholds, source,
                                           scraped=plan.prometheus is None)
         summary = summarize(findings)
         report["status"] = summary["status"]

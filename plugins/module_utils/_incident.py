@@ -97,7 +97,7 @@ def new_record(incident_id: str, title: str, severity: str, now: dt.datetime, op
     return {
         "schema": SCHEMA, "id": check_id(incident_id), "title": title, "severity": severity, "state": "triage",
         "opened_by": opened_by, "source": source,
-        "roles": {**{role: "" for role in ROLES}, **{k: v for k, v in (roles or {}).items() if v},
+        "roles": {**dict.fromkeys(ROLES, ""), **{k: v for k, v in (roles or {}).items() if v},
                   "scribe": "automation"},
         "opened_at": iso(now), "acknowledged_at": None, "mitigated_at": None, "resolved_at": None,
         "reported_at": None, "escalations": [], "latest_verdict": None, "updated_at": iso(now),

@@ -237,7 +237,7 @@ def send(messages: t.Sequence[Message], channels: t.Mapping[str, t.Mapping[str, 
     hidden = secrets_of(channels)
     results = []
     for message in messages:
-        outcome = {"channel": message.channel, "to": message.recipient, "action": message.action}
+        outcome: dict[str, t.Any] = {"channel": message.channel, "to": message.recipient, "action": message.action}
         try:
             outcome.update(delivered=True, detail=deliver(message, channels, timeout))
         except (IncidentResponseError, OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:

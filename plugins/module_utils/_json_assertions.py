@@ -51,7 +51,7 @@ class Token:
 class Path:
     """A dotted path into the JSON body: keys (str) and list indexes (int)."""
 
-    steps: tuple[t.Union[str, int], ...]
+    steps: tuple[str | int, ...]
     text: str
 
 
@@ -82,7 +82,7 @@ class JsonAssertion:
         right = _resolve(self.right, document)
         actual = left if isinstance(self.left, Path) else right
         for operand, value in ((self.left, left), (self.right, right)):
-            if value is _MISSING:
+            if value is _MISSING and isinstance(operand, Path):  # a literal is never missing
                 return AssertionResult(False, None, f"{operand.text} not found in the body")
         try:
             passed = _apply(self.op, left, right)
@@ -206,7 +206,7 @@ class _Parser:
                 raise AssertionSyntaxError(f"expected ',' or ']' at column {closing.column}, found {closing.text!r}")
 
     def path(self, first: Token) -> Path:
-        steps: list[t.Union[str, int]] = [first.text]
+        steps: list[str | int] = [first.text]
         start = first.column - 1
         end = first.column - 1 + len(first.text)
         while True:

@@ -38,6 +38,7 @@ except ImportError:
 else:
     KUBERNETES_IMPORT_ERROR = None
 
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s_health as health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._fanout import (
     describe_error,
     fan_out,
@@ -49,13 +50,12 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
     IncidentResponseError,
     summarize,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s_health as health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._k8s_selector import (
     Requirement,
     parse_selector,
     selector_matches,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import missing_library
 
 REMEDIATION_API = (
     "The Kubernetes API did not answer (see evidence): check the API address and port, that this host can reach it "
@@ -174,13 +174,13 @@ def _log_plan(raw: t.Mapping[str, t.Any] | None) -> LogPlan | None:
             compiled = re.compile(pattern if raw.get("regex") else re.escape(pattern), flags)
         except re.error as exc:
             raise IncidentResponseError(f"logs.pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    tail_lines = int(raw.get("tail_lines") if raw.get("tail_lines") is not None else 100)
+    tail_lines = int(given if (given := raw.get("tail_lines")) is not None else 100)
     if not 1 <= tail_lines <= MAX_TAIL_LINES:
         raise IncidentResponseError(f"logs.tail_lines must be between 1 and {MAX_TAIL_LINES}, got {tail_lines}")
     since = raw.get("since_seconds")
     if since is not None and int(since) < 1:
         raise IncidentResponseError(f"logs.since_seconds must be at least 1, got {since}")
-    sample_lines = int(raw.get("sample_lines") if raw.get("sample_lines") is not None else 5)
+    sample_lines = int(given if (given := raw.get("sample_lines")) is not None else 5)
     if sample_lines < 0:
         raise IncidentResponseError(f"logs.sample_lines must not be negative, got {sample_lines}")
     return LogPlan(pattern, compiled, tail_lines, int(since) if since is not None else None,
@@ -224,10 +224,10 @@ def describe_api_error(exc: BaseException) -> str:
     if isinstance(exc, ApiException) and getattr(exc, "status", None):
         message = ""
         try:
-            message = json.loads(exc.body or "{}").get("message", "")  # type: ignore[attr-defined]
+            message = json.loads(exc.body or "{}").get("message", "")
         except (ValueError, AttributeError):
             message = ""
-        return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")  # type: ignore[attr-defined]
+        return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")
     reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError wraps the socket error
     if isinstance(reason, BaseException):
         return describe_error(reason)
@@ -270,10 +270,10 @@ def fetch_metrics(custom: t.Any, plan: Plan) -> Metrics:
             kwargs["label_selector"] = ",".join(plan.selectors)
         answer = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", plan.namespace, "pods", **kwargs)
     # Any failure means "no metrics": reported as unknown, never an error.
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
         return Metrics(False, {}, describe_api_error(exc))
     items = (answer or {}).get("items") or []
-    return Metrics(True, {(item.get("metadata") or {}).get("name"): item for item in items})
+    return Metrics(True, {t.cast(str, (item.get("metadata") or {}).get("name")): item for item in items})
 
 
 def _log_container(pod: dict[str, t.Any], plan: LogPlan) -> str | None:
@@ -303,7 +303,7 @@ def read_log(core: t.Any, pod: dict[str, t.Any], plan: LogPlan, timeout: float) 
         response = core.read_namespaced_pod_log(metadata.get("name"), metadata.get("namespace"), **kwargs)
         text = response.data.decode("utf-8", errors="replace")
     # One pod's log failing must not hide the others.
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
         report["error"] = describe_api_error(exc)
         return report
     lines = text.splitlines()
@@ -372,7 +372,7 @@ def check_k8s_workload_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]
         try:
             pods = list_pods(core, plan)
         # Unreachable or refused: a finding, not a crash.
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - see above  # pylint: disable=broad-except
             return _api_down_result(plan, host, describe_api_error(exc), started)
         metrics = fetch_metrics(k8s_client.CustomObjectsApi(api), plan) if plan.metrics else Metrics(False, {})
         logs = fetch_logs(core, pods, plan) if plan.logs is not None and pods else {}

@@ -21,7 +21,7 @@ try:
     from kubernetes import client as k8s_client
     from urllib3.exceptions import HTTPError as TransportError
 except ImportError:  # reported by build_configuration() when the Kubernetes mitigation is used
-    k8s_client = None
+    k8s_client = None  # type: ignore[assignment]
     TransportError = OSError  # type: ignore[misc,assignment]
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._aws import (

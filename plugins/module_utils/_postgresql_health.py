@@ -149,7 +149,7 @@ def evaluate_statements(rows: list[dict[str, t.Any]], extension_version: str | N
     if top["query"] == "<insufficient privilege>":
         evidence += "; grant pg_read_all_stats to see other users' statement text"
     return rated_finding("slow_statements", target, mean, thresholds.slow_statement_warn_ms,
-                  thresholds.slow_statement_critical_ms, "ms", evidence, REMEDIATION_SLOW)
+                         thresholds.slow_statement_critical_ms, "ms", evidence, REMEDIATION_SLOW)
 
 
 def connection_usage(settings: dict[str, t.Any], sessions: list[dict[str, t.Any]]) -> dict[str, t.Any]:
@@ -187,7 +187,7 @@ def evaluate_connections(usage: dict[str, t.Any], thresholds: PostgresqlThreshol
                 f"({usage['superuser_reserved_connections']} reserved for superusers, so non-superusers are "
                 f"refused at {ordinary}); by state: {states or 'none'}; most sessions: {holders or 'none'}")
     finding = rated_finding("connections_in_use", target, usage["percent"], thresholds.connections_warn_percent,
-                     thresholds.connections_critical_percent, "%", evidence, REMEDIATION_POOL)
+                            thresholds.connections_critical_percent, "%", evidence, REMEDIATION_POOL)
     if usage["in_use"] >= ordinary and finding.status != CRITICAL:
         finding.status, finding.remediation = CRITICAL, REMEDIATION_POOL
     return finding
@@ -306,7 +306,7 @@ def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         conn = connect(params)
     except IncidentResponseError:
         raise
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see below  # pylint: disable=broad-except
         # Any driver error (refused, timeout, auth, TLS) is what the on-call engineer needs to read.
         finding = Finding("connection", target, CRITICAL, None, None, None,
                           describe_pg_error(exc, password), REMEDIATION_CONNECT)
@@ -317,7 +317,7 @@ def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     def attempt(name: str, unit: str, run: t.Callable[[], Finding]) -> None:
         try:
             findings.append(run())
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - a failed query is that finding's evidence  # pylint: disable=broad-except
             findings.append(Finding(name, target, UNKNOWN, None, None, unit,
                                     f"query failed: {describe_pg_error(exc, password)}"))
 
@@ -341,7 +341,7 @@ def check_postgresql_health(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
                     rows = [_statement_row(r) for r in query(conn, sql, {
                         "limit": limit, "min_calls": min_calls, "max_chars": MAX_QUERY_CHARS + 1,
                         "dml_pattern": DML_PATTERN})]
-                except Exception as exc:  # pylint: disable=broad-except
+                except Exception as exc:  # noqa: BLE001 - see below  # pylint: disable=broad-except
                     # Installed but not preloaded: the view exists and raises on read.
                     error = describe_pg_error(exc, password)
             result["statements"] = rows

@@ -97,7 +97,7 @@ def query(source: PrometheusSource, promql: str, tls: ssl.SSLContext | None = No
     except urllib.error.HTTPError as exc:  # 400 and 422 carry Prometheus's own error document
         body = exc.read(MAX_ANSWER_BYTES + 1)
         exc.close()
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - any failure becomes one error message  # pylint: disable=broad-except
         raise IncidentResponseError(f"Prometheus at {source.url} did not answer the query: "
                                     f"{describe_error(exc)}") from None
     try:

@@ -23,7 +23,7 @@ import typing as t
 try:
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError:
-    text_string_to_metric_families = None
+    text_string_to_metric_families = None  # type: ignore[assignment]
     PROMETHEUS_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     PROMETHEUS_IMPORT_ERROR = None

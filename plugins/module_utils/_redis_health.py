@@ -23,7 +23,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError:
-    redis = None
+    redis = None  # type: ignore[assignment]
     REDIS_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     REDIS_IMPORT_ERROR = None
@@ -199,7 +199,7 @@ def evaluate_evictions(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | N
         value, scope = total, "since start"
     evidence = f"{value} keys evicted {scope} ({total} since start, maxmemory-policy {policy})"
     return rated_finding("evictions", target, value, thresholds.evictions_warn, thresholds.evictions_critical, "keys",
-                  evidence, REMEDIATION_EVICTIONS)
+                         evidence, REMEDIATION_EVICTIONS)
 
 
 def evaluate_memory(info: t.Mapping[str, t.Any], thresholds: RedisThresholds, target: str) -> Finding:
@@ -213,7 +213,7 @@ def evaluate_memory(info: t.Mapping[str, t.Any], thresholds: RedisThresholds, ta
     evidence = (f"{info.get('used_memory_human', int(used))} used of maxmemory "
                 f"{info.get('maxmemory_human', int(limit))} ({percent:g} %), policy {info.get('maxmemory_policy')}")
     return rated_finding("memory", target, percent, thresholds.memory_warn_percent, thresholds.memory_critical_percent,
-                  "%", evidence, REMEDIATION_MEMORY)
+                         "%", evidence, REMEDIATION_MEMORY)
 
 
 def evaluate_clients(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | None, thresholds: RedisThresholds,
@@ -222,7 +222,7 @@ def evaluate_clients(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | Non
     percent = round(100.0 * connected / maxclients, 2) if maxclients else None
     evidence = f"{connected} clients connected" + (f" of maxclients {maxclients}" if maxclients else "")
     finding = rated_finding("connected_clients", target, percent, thresholds.clients_warn_percent,
-                     thresholds.clients_critical_percent, "%", evidence, REMEDIATION_CLIENTS)
+                            thresholds.clients_critical_percent, "%", evidence, REMEDIATION_CLIENTS)
     if percent is None:
         finding.status, finding.value = OK, None
     rejected = window.get("rejected_connections") if window else None
@@ -236,8 +236,8 @@ def evaluate_clients(info: t.Mapping[str, t.Any], window: dict[str, t.Any] | Non
 def evaluate_blocked(info: t.Mapping[str, t.Any], thresholds: RedisThresholds, target: str) -> Finding:
     blocked = int(_num(info, "blocked_clients"))
     return rated_finding("blocked_clients", target, blocked, thresholds.blocked_clients_warn,
-                  thresholds.blocked_clients_critical, "clients",
-                  f"{blocked} clients blocked in a blocking command", REMEDIATION_BLOCKED)
+                         thresholds.blocked_clients_critical, "clients",
+                         f"{blocked} clients blocked in a blocking command", REMEDIATION_BLOCKED)
 
 
 def _summary(info: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -285,7 +285,7 @@ def check_redis_health(
             window = window_stats(first, second, clock() - first_at)
         else:
             second = first
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:  # noqa: BLE001 - see below  # pylint: disable=broad-except
         # Refused, timed out, TLS or authentication failure: what the on-call engineer must read.
         finding = Finding("connection", target, CRITICAL, None, None, None,
                           _scrub(describe_error(exc), params.get("password")), REMEDIATION_CONNECT)

@@ -112,7 +112,7 @@ def build(
 
 def _value(row: t.Mapping[str, t.Any]) -> str:
     value = row.get("value")
-    if value is None or isinstance(value, (dict, list)) and not value:
+    if value is None or (isinstance(value, (dict, list)) and not value):
         return ""
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)

@@ -335,7 +335,7 @@ def restore_drill(params: t.Mapping[str, t.Any], check_mode: bool = False) -> di
             if owner is not None:
                 findings.append(exists_finding(scratch, owner))
         return dict(result, **summarize(findings))
-    findings: list[Finding] = []
+    findings = []
     attempted = False  # once this run created the scratch database, it drops it
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="dr_drill_", dir=params.get("work_dir"))

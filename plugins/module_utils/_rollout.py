@@ -92,7 +92,7 @@ def back_into_pool(outcomes: t.Mapping[str, t.Mapping[str, t.Any]], batch: t.Seq
             back.append(host)
         elif status == UNREACHABLE:
             out[host] = "it is unreachable, so its health is unknown"
-        elif status == FAILED and not outcome.get("switched") and not outcome.get("restarted"):
+        elif status == FAILED and not outcome.get("switched") and not outcome.get("restarted"):  # noqa: SIM114 - two reasons
             back.append(host)
         elif status == "skipped":
             back.append(host)

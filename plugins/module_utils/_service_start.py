@@ -118,6 +118,7 @@ def evaluate_env(env: EnvSource, required: t.Sequence[str], env_file: str | None
                  sources: t.Sequence[str], target: str) -> tuple[list[Finding], dict[str, t.Any]]:
     missing = [name for name in required if name not in env.values]
     empty = [name for name in required if name in env.values and not env.values[name].strip()]
+    report: dict[str, t.Any]
     report = {"sources": list(sources), "env_file": env_file if "file" in sources else None,
               "required": list(required), "present": sorted(n for n in required if n not in missing + empty),
               "missing": missing, "empty": empty, "bad_lines": env.bad_lines}
@@ -219,7 +220,8 @@ def check_dependencies(deps: list[Dependency], timeout: float, target: str) -> t
     outcomes = {id(o.item): o for o in fan_out(
         lambda d: tcp_connect(t.cast(str, d.host), t.cast(int, d.port), timeout), probe,
         max_workers=8, timeout=timeout + 1.0)}
-    findings, report = [], []
+    findings: list[Finding] = []
+    report: list[dict[str, t.Any]] = []
     for dep in deps:
         where = f"{dep.name} {dep.host}:{dep.port}" if dep.host and dep.port else dep.name
         if dep.problem:

@@ -40,11 +40,10 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._tl
     NO_CERTIFICATE,
     TLS_ERROR,
     UNREACHABLE,
-    Thresholds,
     VERIFY_EXPIRED,
     VERIFY_NOT_YET_VALID,
     VERIFY_WRONG_HOST,
-    utc,
+    Thresholds,
     classify,
     days_left,
     describe_certificate,
@@ -55,6 +54,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._tl
     is_expired,
     load_trust_anchors,
     unreadable_report,
+    utc,
     x509,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import reaches
@@ -206,7 +206,7 @@ def _endpoint(raw: t.Any, index: int) -> EndpointTarget:
     if not host:
         raise IncidentResponseError(f"endpoints[{index}]: host is required")
     try:
-        port = int(raw.get("port") if raw.get("port") is not None else 443)
+        port = int(given if (given := raw.get("port")) is not None else 443)
     except (TypeError, ValueError):
         port = -1
     if not 1 <= port <= 65535:
@@ -228,8 +228,8 @@ def build_plan(params: t.Mapping[str, t.Any]) -> Plan:
     ca_path = params.get("ca_path") or None
     if ca_path and not os.path.exists(ca_path):
         raise IncidentResponseError(f"ca_path {ca_path} does not exist")
-    warn_days = int(params.get("warn_days") if params.get("warn_days") is not None else 30)
-    critical_days = int(params.get("critical_days") if params.get("critical_days") is not None else 7)
+    warn_days = int(given if (given := params.get("warn_days")) is not None else 30)
+    critical_days = int(given if (given := params.get("critical_days")) is not None else 7)
     if critical_days < 0 or warn_days < critical_days:
         raise IncidentResponseError(
             f"need 0 <= critical_days <= warn_days, got critical_days={critical_days} warn_days={warn_days}")
@@ -264,7 +264,7 @@ def check_tls_certificate(plan: Plan, clock: t.Callable[[], datetime.datetime] =
     def run(job: tuple[str, t.Any]) -> dict[str, t.Any]:
         kind, item = job
         if kind == "endpoint":
-            return probe_endpoint(item, verifying, unverified, plan.timeout, clock, plan.thresholds)
+            return probe_endpoint(item, t.cast(ssl.SSLContext, verifying), unverified, plan.timeout, clock, plan.thresholds)
         return file_report(item, anchors, clock(), plan.thresholds)
 
     # Two handshakes at most per endpoint, each bounded by the socket timeout; the deadline is a backstop.

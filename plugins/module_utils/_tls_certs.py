@@ -27,7 +27,7 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 except ImportError:
-    x509 = Encoding = None  # type: ignore[assignment]
+    x509 = Encoding = None  # type: ignore[assignment,misc]
     CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     CRYPTOGRAPHY_IMPORT_ERROR = None

@@ -44,6 +44,8 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ht
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
     PrometheusSource,
     instance_of,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import (
     windows as prometheus_windows,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
@@ -93,7 +95,7 @@ def _read(target: Target, settings: WatchSettings, tls, health: bool = True,
     if scrape_metrics:
         try:
             scraped = scrape(target.metrics_url, {}, tls, settings.timeout, settings.metrics)
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - a failed scrape is that sample's result  # pylint: disable=broad-except
             scraped = exc
     health_error = None
     if target.health_url and health:
@@ -157,7 +159,7 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
     def read_all(scrape_metrics: bool = settings.prometheus is None, health: bool = True) -> list[tuple[t.Any, str | None]]:
         outcomes = fan_out(lambda target: _read(target, settings, tls, health, scrape_metrics), targets, workers,
                            settings.timeout * 3)
-        read = [o.result if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
+        read = [t.cast(tuple, o.result) if o.ok else (IncidentResponseError(o.error), o.error) for o in outcomes]
         if scrape_metrics or settings.prometheus is None:
             return read
         try:
@@ -172,7 +174,7 @@ def watch(targets: t.Sequence[Target], settings: WatchSettings, validate_certs: 
 
     started = clock()
     previous = [scraped for scraped, _health in read_all()]
-    streak = {name: 0 for name in names}
+    streak = dict.fromkeys(names, 0)
     samples: list[dict[str, t.Any]] = []
     findings: list[Finding] = []
     breached: list[str] = []

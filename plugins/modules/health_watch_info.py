@@ -207,6 +207,7 @@ findings:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _prometheus_window
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import read_lock
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
@@ -214,7 +215,6 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ht
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_query import PrometheusSource
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import MetricsSettings
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._deploy_lock import read_lock
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._watch import (
     Target,
     WatchSettings,

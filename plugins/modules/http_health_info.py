@@ -559,8 +559,8 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._pr
     PROMETHEUS_IMPORT_ERROR,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
-    fail_on_argument_spec,
     exit_with_verdict,
+    fail_on_argument_spec,
 )
 
 ENDPOINT_OPTIONS = dict(

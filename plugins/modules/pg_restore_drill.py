@@ -264,7 +264,7 @@ def main() -> None:
         result = restore_drill(module.params, check_mode=module.check_mode)
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
-    changed = bool(result["created"] or result["dropped"] and module.params["state"] == "absent")
+    changed = bool(result["created"] or (result["dropped"] and module.params["state"] == "absent"))
     if reaches(result["status"], module.params["fail_on"]):
         module.fail_json(msg=failure_summary(result, module.params["fail_on"], "Restore drill"), changed=changed,
                          **result)

@@ -355,11 +355,11 @@ elapsed_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql_health import check_postgresql_health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
     PSYCOPG2_IMPORT_ERROR,
     postgresql_argument_spec,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql_health import check_postgresql_health
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import (
     fail_on_argument_spec,
     run_check,

@@ -200,6 +200,7 @@ pruned:
 import hashlib
 import os
 import time
+import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -251,6 +252,7 @@ def main():
     archive = p["archive"] or os.path.join(p["state_dir"], "artifacts", f"{version}.tar.gz")
     before = history.current_version(app_dir)
     on_disk = os.path.isdir(os.path.join(app_dir, "releases", version))
+    result: dict[str, t.Any]
     result = dict(changed=False, version_before=before, version_after=before, switched=False, installed=False,
                   restarted=False, pruned=[])
     if before != version:

@@ -65,7 +65,7 @@ def answer_errors(question: dict[str, t.Any], value: t.Any) -> list[str]:
         allowed = (int,) if kind == "integer" else (int, float)
         if isinstance(value, bool) or not isinstance(value, allowed):
             return [f"Value {value} for '{name}' expected to be {'an integer' if kind == 'integer' else 'a numeric'}."]
-        if low not in ("", None) and value < low or high not in ("", None) and value > high:
+        if (low not in ("", None) and value < low) or (high not in ("", None) and value > high):
             return [f"'{name}' value {value} is outside {low}..{high}."]
     elif kind == "multiplechoice":
         choices = question.get("choices") or []

@@ -28,8 +28,8 @@ import yaml
 from conftest import REPO, irlab, lab_ssh, run, webhook_requests
 
 sys.path.insert(0, str(REPO / "lab"))
-import irlab as irlab_module  # noqa: E402  (the lab's own process helpers, for the rulebook's restarts)
-from services import monitoring  # noqa: E402
+import irlab as irlab_module  # the lab's own process helpers, for the rulebook's restarts
+from services import monitoring
 
 PROMETHEUS = "http://%s:%d" % monitoring.PROMETHEUS
 ALERTMANAGER = "http://%s:%d" % monitoring.ALERTMANAGER
@@ -51,7 +51,7 @@ def wait_until(check: t.Callable[[], t.Any], timeout: float, what: str, every: f
     while time.monotonic() < deadline:
         try:
             last = check()
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - not there yet; kept for the timeout message  # pylint: disable=broad-except
             last = exc
         else:
             if last:

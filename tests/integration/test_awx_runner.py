@@ -24,6 +24,7 @@ import pytest
 import awx_runner
 from conftest import LAB_FACTS, REPO, irlab, lab_ssh, run, webhook_requests
 from test_deploy import live_versions
+
 # A fixture: it puts the lab's 10-day certificate back after the certificate template renewed it.
 from test_maintenance import expiring_cert_restored  # noqa: F401  pylint: disable=unused-import
 
@@ -81,7 +82,7 @@ class TestEveryTemplateAsAwxRunsIt:
         assert len(webhook_requests(lab)) == sent_before
 
     def test_deploy_with_its_version_answered_succeeds_and_hands_over_the_outcome(self, lab, tmp_path):
-        job, outcome = launch(tmp_path, "deploy", answers={"version": "v1.2.3"}, job_id=201)
+        _job, outcome = launch(tmp_path, "deploy", answers={"version": "v1.2.3"}, job_id=201)
         assert outcome.status == "successful", outcome.stdout[-4000:]
         deploy = outcome.artifact_data["incident_response_deploy"]
         assert (deploy["action"], deploy["version"], deploy["result"]) == ("deploy", "v1.2.3", "succeeded")

@@ -43,6 +43,6 @@ def test_bad_release_shows_its_error_rate_over_the_threshold(lab):
     result = run("ansible-playbook", "playbooks/health.yml", "-e", "service_health_metrics_window=10")
     assert result.rc != 0
     assert f"[critical] {bad} metrics_5xx_ratio" in result.out
-    line = next(l for l in result.out.splitlines() if f"[critical] {bad} metrics_5xx_ratio" in l)
+    line = next(text for text in result.out.splitlines() if f"[critical] {bad} metrics_5xx_ratio" in text)
     rate = float(line.split("= ", 1)[1].split("%", 1)[0])
     assert rate > 5.0, line

@@ -11,7 +11,6 @@ playbook carries every input at once, each with its own canary file, and the ref
 from __future__ import annotations
 
 import json
-
 import re
 import typing as t
 from pathlib import Path

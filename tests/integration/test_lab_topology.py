@@ -67,7 +67,7 @@ def test_safety_route_covers_the_lab_range():
 
 
 def test_controller_side_services_listen_on_the_management_bridge(lab):
-    for name, where in lab["services"].items():
+    for where in lab["services"].values():
         host, port = where.split(":")
         socket.create_connection((host, int(port)), timeout=3).close()
     # The bastion reaches them too (moto must be reachable from both, per the architecture).

@@ -140,9 +140,8 @@ def test_a_corrupted_backup_fails_and_leaves_no_scratch_database(tmp_path: pathl
 
 def served_days_left(port: int, server_name: str) -> int:
     context = ssl.create_default_context(cafile="/var/lib/irlab/tls/ca.pem")
-    with socket.create_connection(("10.77.1.1", port), timeout=5) as sock:
-        with context.wrap_socket(sock, server_hostname=server_name) as tls:
-            cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    with socket.create_connection(("10.77.1.1", port), timeout=5) as sock, context.wrap_socket(sock, server_hostname=server_name) as tls:
+        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
     return (cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)).days
 
 

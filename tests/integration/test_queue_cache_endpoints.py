@@ -32,9 +32,12 @@ import pytest
 from conftest import lab_ssh, run
 from test_aws_modules import FQCN, playbook
 from test_diagnose import AWS_ENV, diagnose, problems
-# Fixtures: pytest finds them by name in this module, so they look unused.
-from test_diagnose import clean_lab, reports  # noqa: F401 pylint: disable=unused-import
 from test_incident import STORE, delivered, forget_deliveries, incident, opened_id
+
+# isort: split
+# Fixtures: pytest finds them by name in this module, so they look unused (and redefined by the tests'
+# parameters: F811 below).
+from test_diagnose import clean_lab, reports  # noqa: F401 pylint: disable=unused-import
 
 QUEUE = "sqs:incident-response-jobs"
 CACHE = "elasticache:incident-response-cache"
@@ -62,7 +65,7 @@ def rows(report: dict[str, t.Any]) -> dict[tuple[str, str], dict[str, t.Any]]:
 # --- SQS --------------------------------------------------------------------------------------------------------
 
 
-def test_the_seeded_backlog_and_dead_letters_are_named_with_the_redrive_command(lab, seeded, clean_lab, reports):
+def test_the_seeded_backlog_and_dead_letters_are_named_with_the_redrive_command(lab, seeded, clean_lab, reports):  # noqa: F811
     dlq_arn = seeded["queues"]["dead_letter_arn"]
 
     report, markdown, result = diagnose("high_error_rate", reports, aws=True)
@@ -86,7 +89,7 @@ def test_the_seeded_backlog_and_dead_letters_are_named_with_the_redrive_command(
     assert report["dashboards"]["Grafana"] == GRAFANA and f"[Grafana]({GRAFANA})" in markdown
 
 
-def test_the_check_only_reads_the_queue(lab, seeded, moto_url, clean_lab, reports):
+def test_the_check_only_reads_the_queue(lab, seeded, moto_url, clean_lab, reports):  # noqa: F811
     sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                        aws_secret_access_key="testing")
     url = sqs.get_queue_url(QueueName="incident-response-jobs")["QueueUrl"]
@@ -105,7 +108,7 @@ def test_the_check_only_reads_the_queue(lab, seeded, moto_url, clean_lab, report
 # --- ElastiCache ------------------------------------------------------------------------------------------------
 
 
-def test_the_seeded_cache_is_judged_against_the_lab_redis_used_memory(lab, seeded, clean_lab, reports):
+def test_the_seeded_cache_is_judged_against_the_lab_redis_used_memory(lab, seeded, clean_lab, reports):  # noqa: F811
     report, markdown, result = diagnose("high_latency", reports, aws=True)
 
     assert result.rc == 0, result.text
@@ -158,7 +161,7 @@ def docs_off(lab: dict[str, t.Any]) -> t.Iterator[str]:
         lab_ssh(host, f"rm -f {DOCS_SWITCH}")
 
 
-def test_a_missing_docs_page_is_a_warning_named_by_health_and_not_a_failure(lab, clean_lab, docs_off):
+def test_a_missing_docs_page_is_a_warning_named_by_health_and_not_a_failure(lab, clean_lab, docs_off):  # noqa: F811
     result = run("ansible-playbook", "playbooks/health.yml")
 
     # The default fail_on is critical: missing docs are worth a look, not a failed run or a page.
@@ -178,7 +181,7 @@ def test_a_missing_docs_page_is_a_warning_named_by_health_and_not_a_failure(lab,
     assert f"Service health: OK on {len(lab['app_hosts'])} host(s)" in again.out
 
 
-def test_diagnose_names_the_missing_docs_and_blames_no_release(lab, clean_lab, docs_off, reports):
+def test_diagnose_names_the_missing_docs_and_blames_no_release(lab, clean_lab, docs_off, reports):  # noqa: F811
     report, markdown, result = diagnose("service_wont_start", reports)
 
     assert result.rc == 0, result.text

@@ -19,12 +19,13 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -277,7 +278,7 @@ def probe(check: Callable[[], Any]) -> dict[str, Any]:
     try:
         check()
         error = None
-    except Exception as exc:  # any failure is the check's result, not a crash
+    except Exception as exc:  # noqa: BLE001 - any failure is the check's result, not a crash
         error = one_line(exc)
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     return {"status": "ok" if error is None else "error", "latency_ms": latency_ms, "error": error}
@@ -301,7 +302,7 @@ class Handler(BaseHTTPRequestHandler):
         except DependencyError as exc:
             code, ctype, body = json_response(503, {"error": "dependency unavailable"})
             note = f" error={exc}"
-        except Exception as exc:  # answer 500 instead of dropping the connection
+        except Exception as exc:  # noqa: BLE001 - answer 500 instead of dropping the connection
             code, ctype, body = json_response(500, {"error": "internal error"})
             note = f" error={one_line(exc)}"
         elapsed = time.perf_counter() - started

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import typing as t
 from pathlib import Path
 
 import pytest
 import yaml
+
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
 REPO = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("awx_runner", REPO / "tests" / "integration" / "awx_runner.py")
@@ -26,8 +27,6 @@ _spec.loader.exec_module(awx_runner)  # type: ignore[union-attr]
 _check_spec = importlib.util.spec_from_file_location("awx_config_check", REPO / "tools" / "awx_config_check.py")
 check = importlib.util.module_from_spec(_check_spec)  # type: ignore[arg-type]
 _check_spec.loader.exec_module(check)  # type: ignore[union-attr]
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
 CONFIG = awx_runner.load_config()
 TEMPLATES = [item["name"] for item in awx_runner.templates(CONFIG)]

@@ -26,8 +26,9 @@ import jsonschema
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
 from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import Process, free_port
+
+REPO = Path(__file__).resolve().parents[3]
 
 RULEBOOK = REPO / "extensions/eda/rulebooks/incident_response.yml"
 BIN = Path(sys.executable).parent

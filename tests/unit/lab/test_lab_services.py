@@ -161,11 +161,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pathlib.Path
 def handshake(state_dir: pathlib.Path, endpoint: dict[str, Any]) -> dict[str, Any]:
     """Connect as a careful client would: lab CA, hostname check on server_name."""
     context = ssl.create_default_context(cafile=str(state_dir / "ca.pem"))
-    with socket.create_connection((endpoint["host"], endpoint["port"]), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=endpoint["server_name"]) as tls_socket:
-            tls_socket.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert tls_socket.recv(100).startswith(b"HTTP/1.1 200 OK")
-            return tls_socket.getpeercert()
+    with socket.create_connection((endpoint["host"], endpoint["port"]), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=endpoint["server_name"]) as tls_socket:
+        tls_socket.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert tls_socket.recv(100).startswith(b"HTTP/1.1 200 OK")
+        return tls_socket.getpeercert()
 
 
 def days_left(cert: dict[str, Any]) -> float:

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 import pytest
 from cryptography import x509
 
-LAB = pathlib.Path(__file__).resolve().parents[3] / "lab"
-
 from ansible_collections.platform_eng.incident_response.lab import backup_producer
+
+LAB = pathlib.Path(__file__).resolve().parents[3] / "lab"
 
 
 def free_base_port(count: int = 4) -> int:

@@ -17,10 +17,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -53,7 +53,7 @@ def wait_for(ready: Callable[[], object], timeout: float = 15.0) -> None:
         try:
             if ready():
                 return
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - not ready yet
             pass
         time.sleep(0.1)
     raise TimeoutError(f"not ready after {timeout}s")
@@ -86,7 +86,7 @@ class Postgres:
         )
 
     def start(self) -> None:
-        log = open(self.base / "postgres.log", "ab")
+        log = open(self.base / "postgres.log", "ab")  # noqa: SIM115 - postgres writes to it as long as it runs
         self.proc = subprocess.Popen(
             [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.base}", "-c", "fsync=off"],
@@ -300,7 +300,7 @@ def test_healthy_release_serves_health_api_docs_and_metrics(lab: Lab) -> None:
     assert started.returncode == 0, started.stderr
     assert lab.service("status").returncode == 0
 
-    code, body, elapsed = get(lab.url + "/health")
+    code, body, _elapsed = get(lab.url + "/health")
     health = json.loads(body)
     assert (code, health["status"], health["version"]) == (200, "ok", "v1.2.3")
     assert {name: check["status"] for name, check in health["checks"].items()} == {"database": "ok", "cache": "ok"}
@@ -310,9 +310,9 @@ def test_healthy_release_serves_health_api_docs_and_metrics(lab: Lab) -> None:
     assert len(answers[0]["recent"]) == 5
     assert answers[-1]["cache"] == "hit"
 
-    code, body, elapsed = get(lab.url + "/docs")
+    code, body, _elapsed = get(lab.url + "/docs")
     assert code == 200 and b"/api/incidents" in body
-    code, body, elapsed = get(lab.url + "/no-such-page")
+    code, body, _elapsed = get(lab.url + "/no-such-page")
     assert code == 404 and json.loads(body)["error"] == "not found"
 
     metrics = get(lab.url + "/metrics")[1].decode()
@@ -327,7 +327,7 @@ def test_the_docs_switch_takes_docs_away_at_once_and_only_docs(lab: Lab) -> None
     assert get(lab.url + "/docs")[0] == 200
     lab.docs_switch.touch()
     try:
-        code, body, elapsed = get(lab.url + "/docs")
+        code, body, _elapsed = get(lab.url + "/docs")
         assert code == 404 and json.loads(body) == {"error": "not found", "path": "/docs"}
         assert get(lab.url + "/health")[0] == 200 and get(lab.url + "/metrics")[0] == 200
     finally:

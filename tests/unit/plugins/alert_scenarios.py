@@ -25,7 +25,7 @@ def seconds(duration: str) -> int:
 
 def go_duration(total: float) -> str:
     """A duration as promtool takes it (whole seconds: 90s, not 1.5m)."""
-    return f"{int(round(total))}s"
+    return f"{round(total)}s"
 
 
 def humanize(value: float) -> str:

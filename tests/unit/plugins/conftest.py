@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import typing as t
@@ -46,7 +45,7 @@ def wait_for(ready: t.Callable[[], object], timeout: float = 20.0) -> None:
         try:
             if ready():
                 return
-        except Exception:  # pylint: disable=broad-except
+        except Exception:  # noqa: BLE001, S110 - not ready yet  # pylint: disable=broad-except
             pass
         time.sleep(0.1)
     raise TimeoutError(f"not ready after {timeout}s")
@@ -101,7 +100,7 @@ class PostgresServer:
             capture_output=True,
             cwd=base,
         )
-        log = open(base / "postgres.log", "ab")  # pylint: disable=consider-using-with
+        log = open(base / "postgres.log", "ab")  # noqa: SIM115 - postgres writes to it  # pylint: disable=consider-using-with
         # Started directly as postgres (not through runuser, which would not pass SIGINT on),
         # so self.proc.pid is the postmaster itself.
         self.proc = subprocess.Popen(

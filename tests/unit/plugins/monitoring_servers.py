@@ -58,7 +58,7 @@ def wait_until(check: t.Callable[[], t.Any], timeout: float = 30.0, what: str = 
             last = check()
             if last:
                 return last
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # noqa: BLE001 - not there yet; kept for the timeout message  # pylint: disable=broad-except
             last = exc
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
@@ -160,7 +160,7 @@ class StandInService:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path == "/metrics":
                     body, ctype = stand_in._generate(stand_in.registry), "text/plain; version=0.0.4"
                 else:

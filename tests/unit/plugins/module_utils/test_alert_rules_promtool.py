@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.alert_scenarios import Scenarios, promtool_file
 
 from ansible_collections.platform_eng.incident_response.plugins.filter.prometheus_alert_rules import (
     prometheus_alert_rules,
     runbook_parameters,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _alert_rules as ar
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.alert_scenarios import Scenarios, promtool_file
 
 REPO = Path(__file__).resolve().parents[4]
 RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))

@@ -16,7 +16,8 @@ import typing as t
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_cloudwatch as cw
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws_cloudwatch as cw
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     CRITICAL,
     OK,
@@ -88,7 +89,7 @@ def test_ratio_sums_every_period_before_dividing() -> None:
 
 def test_no_requests_is_missing_data_not_zero_errors() -> None:
     [check] = cw.parse_checks([dict(ERROR_RATE, missing_data="ok")])
-    finding, report = cw.evaluate_check(check, series(0.0), series(0.0), "over 5 min")
+    finding, _report = cw.evaluate_check(check, series(0.0), series(0.0), "over 5 min")
     assert finding.status == OK and finding.value is None and "nothing to divide by" in finding.evidence
     [check] = cw.parse_checks([ERROR_RATE])
     finding, _report = cw.evaluate_check(check, cw.Series(), cw.Series(), "over 5 min")

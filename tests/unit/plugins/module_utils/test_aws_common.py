@@ -187,7 +187,7 @@ class _ThrottlingLogs(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: t.Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 -- the stdlib's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         cls = type(self)
         cls.calls += 1

@@ -20,7 +20,8 @@ from unittest import mock
 import pytest
 from botocore.stub import Stubber
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_s3_backup as backup
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws_s3_backup as backup
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import CRITICAL, OK, UNKNOWN
 
 moto = pytest.importorskip("moto")

@@ -12,7 +12,8 @@ import typing as t
 import pytest
 from botocore.stub import Stubber
 
-from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws, _aws_security_groups as net
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws
+from ansible_collections.platform_eng.incident_response.plugins.module_utils import _aws_security_groups as net
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     CRITICAL,
     OK,
@@ -236,7 +237,7 @@ def test_no_exposure_is_one_ok_finding() -> None:
 
 
 def test_bad_cidr_is_refused() -> None:
-    with pytest.raises(IncidentResponseError, match="source.cidr must be an IP address or CIDR"):
+    with pytest.raises(IncidentResponseError, match=r"source\.cidr must be an IP address or CIDR"):
         net.parse_network("10.0.0.300/24")
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils imp
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
-
-from test_lb import FakePool, member  # noqa: I001 (sibling test module)
+from test_lb import FakePool, member
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def held(tmp_path):
 
 def test_return_renew_drain_in_that_order(held):
     pool = FakePool(app1=member("app1", "drain"), app2=member("app2"), app3=member("app3"))
-    before = json.load(open(held))["expires_at"]
+    before = json.loads(Path(held).read_text())["expires_at"]
     result = checkpoint.run(pool, held, "r1", 1200, ready=["app1"], drain=["app2"])
     assert result["failed_step"] is None
     assert pool.calls == [("ready", ("app1",)), ("drain", ("app2",))]
@@ -66,9 +66,9 @@ def test_release_at_the_end_also_after_a_failed_return(held):
 
 def test_check_mode_touches_neither_the_lock_nor_the_pool(held):
     pool = FakePool(app1=member("app1"), app2=member("app2"))
-    before = open(held).read()
+    before = Path(held).read_text()
     result = checkpoint.run(pool, held, "other-run", 900, drain=["app1"], check_mode=True)
-    assert result["failed_step"] is None and pool.calls == [] and open(held).read() == before
+    assert result["failed_step"] is None and pool.calls == [] and Path(held).read_text() == before
 
 
 def test_hosts_without_a_load_balancer_are_refused(held):

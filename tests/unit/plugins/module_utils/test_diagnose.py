@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_fail_on(fail_on, fails):
 
 
 def test_an_unknown_alert_is_refused_with_the_valid_names():
-    with pytest.raises(IncidentResponseError, match="valid alerts: high_error_rate, high_latency, .*memory_leak, all"):
+    with pytest.raises(IncidentResponseError, match=r"valid alerts: high_error_rate, high_latency, .*memory_leak, all"):
         _diagnose.diagnose(params(alert="disk_full"), NOW)
 
 
@@ -140,8 +141,8 @@ def test_write_leaves_both_files_and_no_temporary_ones(tmp_path):
     paths = _diagnose.write(out["report"], out["markdown"], str(tmp_path / "reports"))
     assert [p.rsplit("/", 1)[1] for p in paths] == ["diagnose-high_error_rate-2026-11-27T030000Z.json",
                                                     "diagnose-high_error_rate-2026-11-27T030000Z.md"]
-    assert json.loads(open(paths[0]).read())["schema"] == "incident_response.diagnose/v1"
-    assert open(paths[1]).read().startswith("# Diagnosis: high_error_rate: CRITICAL")
+    assert json.loads(Path(paths[0]).read_text())["schema"] == "incident_response.diagnose/v1"
+    assert Path(paths[1]).read_text().startswith("# Diagnosis: high_error_rate: CRITICAL")
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == sorted(p.rsplit("/", 1)[1] for p in paths)
 
 

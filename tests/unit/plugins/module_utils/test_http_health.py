@@ -10,21 +10,18 @@ import http.server
 import json
 import re
 import socket
-import sys
 import threading
 import time
 import typing as t
 import urllib.parse
-from pathlib import Path
 
 import pytest
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.prometheus_text import BUCKETS_1, BUCKETS_2, metrics_text, window_between
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _http_health as hh
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.prometheus_text import BUCKETS_1, BUCKETS_2, metrics_text, window_between
 
 HEALTHY = {"status": "ok", "checks": {"database": {"status": "ok"}, "cache": {"status": "ok"}}, "version": "v1.2.3"}
 
@@ -52,7 +49,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
+    def do_GET(self) -> None:
         server = t.cast("_Server", self.server)
         path, _question_mark, query = self.path.partition("?")
         with server.lock:

@@ -70,7 +70,7 @@ def test_acknowledging_twice_is_refused():
 
 def test_reopening_lower_needs_a_reason_and_higher_does_not():
     record, _events = apply(opened("P2"), "resolve", at(10))
-    with pytest.raises(IncidentResponseError, match="lower severity .*needs a reason"):
+    with pytest.raises(IncidentResponseError, match=r"lower severity .*needs a reason"):
         apply(record, "open", at(20), severity="P3")
     lower, events = apply(record, "open", at(20), severity="P3", note="only the admin page")
     assert (lower["state"], lower["severity"], events[0]["kind"]) == ("triage", "P3", "reopened")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import typing as t
 from pathlib import Path
 
@@ -18,12 +17,11 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
-
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _k8s
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
 NAMESPACE = "incident-response"
 SELECTOR = ["app=incident-response"]
@@ -93,7 +91,7 @@ def cluster(emulator: lab_services.KubeEmulator) -> t.Iterator[Cluster]:
 
 def check(cluster: Cluster, **params: t.Any) -> dict[str, t.Any]:
     return _k8s.check_k8s_workload_health({"host": cluster.emulator.host, "namespace": NAMESPACE,
-                                       "label_selectors": SELECTOR, **params})
+                                           "label_selectors": SELECTOR, **params})
 
 
 def statuses(result: dict[str, t.Any], name: str) -> dict[str, str]:
@@ -137,7 +135,7 @@ def test_logs_are_read_from_every_matching_pod(cluster: Cluster) -> None:
     # Each pod's canned log differs: the samples prove each pod's own log was read.
     assert len({tuple(log["sample"]) for log in logs.values()}) == 3
     assert all(len(log["sample"]) == 2 and all("ERROR" in line for line in log["sample"]) for log in logs.values())
-    assert statuses(result, "log_pattern") == {name: "warn" for name in cluster.names}
+    assert statuses(result, "log_pattern") == dict.fromkeys(cluster.names, "warn")
 
 
 def test_log_pattern_options(cluster: Cluster) -> None:
@@ -161,7 +159,7 @@ def test_unreadable_log_is_unknown_for_that_pod_only(cluster: Cluster) -> None:
     assert set(statuses(result, "log_pattern").values()) == {"unknown"}
     evidence = next(f["evidence"] for f in result["findings"] if f["name"] == "log_pattern")
     assert "HTTP 400" in evidence and "no-such-container" in evidence
-    assert statuses(result, "pod_ready") == {name: "ok" for name in cluster.names}
+    assert statuses(result, "pod_ready") == dict.fromkeys(cluster.names, "ok")
 
 
 def test_label_selectors_choose_the_pods(cluster: Cluster) -> None:
@@ -191,7 +189,7 @@ def test_selector_is_applied_again_when_the_server_ignores_it(cluster: Cluster) 
 def test_no_matching_pod_is_critical(cluster: Cluster) -> None:
     result = check(cluster, label_selectors=["app=does-not-exist"])
     assert result["pods"] == [] and result["status"] == "critical"
-    assert [(f["name"], f["status"]) for f in result["findings"]][0] == ("pods_found", "critical")
+    assert next((f["name"], f["status"]) for f in result["findings"]) == ("pods_found", "critical")
 
 
 def test_unreachable_api_is_a_finding_not_a_crash() -> None:
@@ -221,7 +219,7 @@ def test_missing_metrics_api_is_unknown_not_an_error(cluster: Cluster, monkeypat
 
 def test_kubeconfig_and_context_connect(cluster: Cluster) -> None:
     result = _k8s.check_k8s_workload_health({"kubeconfig": cluster.emulator.kubeconfig, "context": "irlab",
-                                         "namespace": NAMESPACE})
+                                             "namespace": NAMESPACE})
     assert result["api_host"] == cluster.emulator.host and len(result["pods"]) == 3
 
 

@@ -151,7 +151,7 @@ def free_port() -> int:
 
 
 class Slow(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         if self.path == "/slow":
             time.sleep(1.5)
         body = b'{"status": "ok"}'
@@ -230,5 +230,5 @@ def test_haproxy_over_the_unix_socket_and_an_unknown_server(haproxy):
     assert set(pool.members()) == {"web1", "web2"}
     with pytest.raises(IncidentResponseError, match="not in the load balancer's pool"):
         lb.set_state(pool, ["web3"], lb.DRAINED)
-    with pytest.raises(IncidentResponseError, match="haproxy runtime API at 127.0.0.1:1"):
+    with pytest.raises(IncidentResponseError, match=r"haproxy runtime API at 127\.0\.0\.1:1"):
         lb.HaproxyPool("127.0.0.1:1", "app").members()

@@ -14,6 +14,13 @@ import typing as t
 import pytest
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
+    DML_PATTERN,
+    connect,
+    connect_kwargs,
+    redact_query,
+    statements_sql,
+)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql_health import (
     PostgresqlThresholds,
     check_postgresql_health,
@@ -23,13 +30,6 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._po
     evaluate_long_running,
     evaluate_sequential_scans,
     evaluate_statements,
-)
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._postgresql import (
-    DML_PATTERN,
-    connect,
-    connect_kwargs,
-    redact_query,
-    statements_sql,
 )
 
 TARGET = "db:5432/app"
@@ -175,7 +175,7 @@ def test_connections_in_use_against_max_connections(in_use, warn, critical, stat
     usage = connection_usage({"max_connections": 20, "superuser_reserved_connections": 3},
                              sessions(*[("idle", 1.0, "incident-response")] * in_use))
     finding = evaluate_connections(usage, PostgresqlThresholds(connections_warn_percent=warn,
-                                                       connections_critical_percent=critical), TARGET)
+                                                               connections_critical_percent=critical), TARGET)
     assert finding.status == status
     assert finding.value == round(100.0 * in_use / 20, 2)
     assert f"{in_use} of 20 connections in use" in finding.evidence
@@ -267,7 +267,7 @@ def test_seeded_slow_query_is_named_first(pg_server):
     pg_server.sql("CREATE OR REPLACE FUNCTION slow_report(s float8) RETURNS int LANGUAGE sql "
                   "AS 'SELECT 1 FROM pg_sleep(s)'", "app")
     pg_server.sql("SELECT slow_report(0.4)", "app")
-    for repeat in range(5):
+    for _repeat in range(5):
         pg_server.sql("SELECT count(*) FROM pg_class", "app")
     # A slower one-off utility statement must not hide it.
     pg_server.sql("DO $$ BEGIN PERFORM pg_sleep(0.6); END $$", "app")
@@ -347,7 +347,7 @@ def test_long_running_and_idle_in_transaction_sessions_are_named(pg_server):
 def _swallow(func: t.Callable[[], object]) -> None:
     try:
         func()
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001, S110 - see below  # pylint: disable=broad-except
         pass  # the cancel at the end of the test
 
 

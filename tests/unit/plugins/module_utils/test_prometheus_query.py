@@ -11,13 +11,9 @@ verdicts the /metrics scrapes give.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import Prometheus, StandInService, free_port, wait_until
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _http_health as hh
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _prometheus_query as pq
@@ -25,6 +21,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils imp
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.monitoring_servers import Prometheus, StandInService, free_port, wait_until
 
 WINDOW = "6s"
 

@@ -7,12 +7,8 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.prometheus_text import BUCKETS_1, BUCKETS_2, SETTINGS, metrics_text, window_between
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import (
     _prometheus_window as pw,
@@ -20,6 +16,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils imp
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.prometheus_text import BUCKETS_1, BUCKETS_2, SETTINGS, metrics_text, window_between
 
 INF = math.inf
 

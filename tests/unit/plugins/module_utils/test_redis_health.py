@@ -154,7 +154,7 @@ def test_ca_path_without_tls_is_a_configuration_error():
 def test_many_misses_in_the_window_are_flagged(redis_server):
     cache = redis_server.client
     cache.set("incidents:recent", "[]")
-    for repeat in range(2000):  # a warm past ...
+    for _repeat in range(2000):  # a warm past ...
         cache.get("incidents:recent")
 
     asked: list[float] = []
@@ -178,7 +178,7 @@ def test_many_misses_in_the_window_are_flagged(redis_server):
 
 def test_a_warm_cache_is_ok(redis_server):
     redis_server.client.set("k", "v")
-    for repeat in range(200):
+    for _repeat in range(200):
         redis_server.client.get("k")
     result = check_redis_health(redis_server.params(window_seconds=0))
     assert "cache_hit_rate" not in [f["name"] for f in result["findings"]]  # no window asked for
@@ -210,7 +210,7 @@ def test_blocked_client_is_counted(redis_server):
     thread = threading.Thread(target=lambda: consumer.blpop(["queue:empty"], timeout=3))
     thread.start()
     try:
-        for attempt in range(50):  # wait until the BLPOP is in
+        for _attempt in range(50):  # wait until the BLPOP is in
             if redis_server.client.info("clients")["blocked_clients"]:
                 break
             threading.Event().wait(0.05)
@@ -282,7 +282,7 @@ def tls_redis() -> t.Iterator[dict[str, t.Any]]:
     probe = redis.Redis(host="127.0.0.1", port=port, password="tls-pw", ssl=True, ssl_ca_certs=str(tmp / "ca.pem"),
                         socket_timeout=2)
     try:
-        for attempt in range(100):
+        for _attempt in range(100):
             try:
                 probe.ping()
                 break

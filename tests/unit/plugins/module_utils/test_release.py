@@ -10,6 +10,7 @@ import json
 import os
 import tarfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -50,7 +51,7 @@ class TestInstall:
 
     def test_truncated_archive_is_refused(self, tmp_path):
         good = archive(tmp_path / "a.tgz", {"Makefile": MAKEFILE})
-        data = open(good, "rb").read()
+        data = Path(good).read_bytes()
         (tmp_path / "cut.tgz").write_bytes(data[: len(data) // 2])
         with pytest.raises(IncidentResponseError, match="unpacking"):
             release.install(str(tmp_path / "app"), "v1.2.3", str(tmp_path / "cut.tgz"), "r", "lab")
@@ -86,7 +87,7 @@ def health_server():
     answers = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):
             status, body = answers.pop(0) if len(answers) > 1 else answers[0]
             self.send_response(status)
             self.end_headers()

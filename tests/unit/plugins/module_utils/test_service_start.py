@@ -22,17 +22,17 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import IncidentResponseError
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._service_paths import (
-    Account,
-    allowed,
-    check_path,
-)
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._listeners import (
     Listener,
     belongs_to,
     parse_proc_net_tcp,
     port_listeners,
     service_pid,
+)
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._service_paths import (
+    Account,
+    allowed,
+    check_path,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._service_start import (
     Dependency,

@@ -12,7 +12,6 @@ import ipaddress
 import shutil
 import socket
 import ssl
-import sys
 import threading
 import typing as t
 from pathlib import Path
@@ -24,12 +23,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
-
 from ansible_collections.platform_eng.incident_response.plugins.module_utils import _tls, _tls_certs
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
 
 UTC = datetime.timezone.utc
 DAY = datetime.timedelta(days=1)

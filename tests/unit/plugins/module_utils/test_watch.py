@@ -26,7 +26,7 @@ pytest.importorskip("prometheus_client")
 INTERVAL = 0.2
 BOUNDS = ("0.05", "0.1", "0.25", "0.5", "1.0")
 # (2xx, 5xx, seconds each request took) added to the counters before one scrape is answered
-Step = t.Tuple[int, int, float]
+Step = tuple[int, int, float]
 GOOD: Step = (100, 0, 0.02)
 BAD: Step = (70, 30, 0.02)  # 30 % 5xx, the runbook's "bad release"
 
@@ -35,7 +35,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: t.Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
+    def do_GET(self) -> None:
         server = t.cast("Service", self.server)
         if self.path == "/metrics":
             status, body = 200, server.next_metrics()
@@ -64,7 +64,7 @@ class Service(http.server.ThreadingHTTPServer):
         self.health_status = 200
         self.scrapes = 0
         self.ok = self.errors = 0
-        self.buckets = {bound: 0 for bound in BOUNDS}
+        self.buckets = dict.fromkeys(BOUNDS, 0)
         self.observed_seconds = 0.0
 
     def script(self, *steps: Step, then: Step = GOOD) -> Service:

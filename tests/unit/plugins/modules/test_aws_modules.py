@@ -18,9 +18,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import module_runner
 from ansible_collections.platform_eng.incident_response.plugins.modules import (
     cloudwatch_logs_search_info,
     cloudwatch_metric_info,
@@ -30,6 +28,7 @@ from ansible_collections.platform_eng.incident_response.plugins.modules import (
     security_group_reachability_info,
     sqs_queue_health_info,
 )
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import module_runner
 
 moto = pytest.importorskip("moto")
 

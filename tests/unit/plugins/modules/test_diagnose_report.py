@@ -7,17 +7,12 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import diagnose_report
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 HEALTHY = {"source": "http", "host": "bastion",
            "result": {"findings": [{"name": "http_status", "target": "app1", "status": "ok"}]}}
-
 
 
 def test_writes_the_report_and_says_where(capsys, tmp_path):
@@ -30,7 +25,7 @@ def test_writes_the_report_and_says_where(capsys, tmp_path):
 
 def test_check_mode_builds_the_report_but_writes_nothing(capsys, tmp_path):
     result = run_module(capsys, diagnose_report, {"alert": "all", "results": [HEALTHY], "reports_dir": str(tmp_path),
-                                 "_ansible_check_mode": True})
+                                                  "_ansible_check_mode": True})
     assert result["changed"] is False and result["paths"] == [] and list(tmp_path.iterdir()) == []
     assert result["report"]["schema"] == "incident_response.diagnose/v1"
 
@@ -45,7 +40,7 @@ def test_the_written_report_links_the_runbook_dashboards(capsys, tmp_path):
     failing = {"source": "http", "host": "bastion",
                "result": {"findings": [{"name": "http_status", "target": "app1", "status": "critical"}]}}
     result = run_module(capsys, diagnose_report, {"alert": "high_error_rate", "results": [failing], "reports_dir": str(tmp_path),
-                                 "dashboards": dashboards})
+                                                  "dashboards": dashboards})
     written = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert written["dashboards"] == dashboards
     assert "Dashboards: [Grafana](https://grafana.example.com/d/incident-response)" in next(

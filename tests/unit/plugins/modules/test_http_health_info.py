@@ -13,18 +13,18 @@ import threading
 import typing as t
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.platform_eng.incident_response.plugins.modules import http_health_info
 
 # tests/unit/plugins/conftest.py puts the collection on sys.path for plain pytest.
 from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
-from ansible_collections.platform_eng.incident_response.plugins.modules import http_health_info
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: t.Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
+    def do_GET(self) -> None:
         t.cast("_Server", self.server).requests += 1
         # Echo the Authorization header back, to prove the module masks it on the way out.
         body = json.dumps({"status": "ok", "seen": self.headers.get("Authorization", "")}).encode()
@@ -54,7 +54,6 @@ def closed_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}/health"
-
 
 
 def test_healthy_endpoint_exits_unchanged_with_findings(capsys: pytest.CaptureFixture[str], health_url: str) -> None:

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from kubernetes import client as k8s_client
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import k8s_workload_health_info
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 NAMESPACE = "incident-response"
 
@@ -42,7 +38,6 @@ def core(emulator: lab_services.KubeEmulator) -> t.Iterator[t.Any]:
             core.replace_namespaced_pod(pod["metadata"]["name"], NAMESPACE, pod)
 
 
-
 def crash_loop(core: t.Any) -> str:
     pod = json.loads(core.list_namespaced_pod(NAMESPACE, _preload_content=False).data)["items"][0]
     changed = copy.deepcopy(pod)
@@ -55,7 +50,7 @@ def crash_loop(core: t.Any) -> str:
 def test_healthy_workload_in_check_mode(capsys: pytest.CaptureFixture[str], emulator: lab_services.KubeEmulator,
                                         core: t.Any) -> None:
     result = run_module(capsys, k8s_workload_health_info, {"host": emulator.host, "namespace": NAMESPACE,
-                                 "label_selectors": ["app=incident-response"], "_ansible_check_mode": True})
+                                                           "label_selectors": ["app=incident-response"], "_ansible_check_mode": True})
     assert result["changed"] is False and "failed" not in result
     assert result["status"] == "ok" and len(result["pods"]) == 3
 
@@ -71,7 +66,7 @@ def test_fail_on_critical_names_the_crash_looping_pod(capsys: pytest.CaptureFixt
 
 def test_unreachable_api_reports_without_failing(capsys: pytest.CaptureFixture[str]) -> None:
     result = run_module(capsys, k8s_workload_health_info, {"host": f"http://127.0.0.1:{lab_services.closed_port()}", "namespace": NAMESPACE,
-                                 "api_key": "t0p-s3cret-t0ken"})
+                                                           "api_key": "t0p-s3cret-t0ken"})
     assert "failed" not in result and result["status"] == "critical"
     assert result["findings"][0]["name"] == "kube_api"
     assert "t0p-s3cret-t0ken" not in json.dumps(result)
@@ -87,6 +82,6 @@ def test_bad_selector_fails_with_a_clear_message(capsys: pytest.CaptureFixture[s
 def test_log_options_reach_the_helper(capsys: pytest.CaptureFixture[str], emulator: lab_services.KubeEmulator,
                                       core: t.Any) -> None:
     result = run_module(capsys, k8s_workload_health_info, {"host": emulator.host, "namespace": NAMESPACE,
-                                 "logs": {"pattern": "status=5\\d\\d", "regex": True, "critical_matches": 1}})
+                                                           "logs": {"pattern": "status=5\\d\\d", "regex": True, "critical_matches": 1}})
     assert {p["logs"]["matches"] for p in result["pods"]} == {2}
     assert {f["status"] for f in result["findings"] if f["name"] == "log_pattern"} == {"critical"}

@@ -7,17 +7,12 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import pg_restore_drill
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 ARGS = {"bucket": "backups-incident-response", "key": "latest/x.dump", "region": "us-east-1",
         "postgres": {"host": "127.0.0.1", "user": "admin", "password": "no-log-pw-7"}}
-
 
 
 def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
@@ -33,7 +28,7 @@ def test_check_mode_describes_the_restore_and_changes_nothing(capsys):
 
 def test_the_clean_up_step_needs_the_run_id_that_marked_the_database(capsys):
     result = run_module(capsys, pg_restore_drill, {"state": "absent", "scratch_database": "dr_drill_x",
-                                 "postgres": {"host": "127.0.0.1", "user": "admin"}})
+                                                   "postgres": {"host": "127.0.0.1", "user": "admin"}})
     assert result["failed"] is True and "run_id" in result["msg"]
 
 

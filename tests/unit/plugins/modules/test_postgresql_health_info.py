@@ -7,17 +7,14 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import postgresql_health_info
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 FINDINGS = ["connection", "slow_statements", "connections_in_use", "long_running_queries", "idle_in_transaction",
             "sequential_scans"]
-
 
 
 def test_check_mode_run_reports_every_finding(capsys, pg_server):

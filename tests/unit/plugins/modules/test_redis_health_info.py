@@ -7,14 +7,11 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import redis_health_info
-
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 
 def test_check_mode_run_samples_a_window(capsys, redis_server):
@@ -44,7 +41,7 @@ def test_many_misses_fail_the_task_only_when_asked(capsys, redis_server, fail_on
 
 def test_unreachable_cache_is_reported_not_failed(capsys, free_port_factory):
     result = run_module(capsys, redis_health_info, {"host": "127.0.0.1", "port": free_port_factory(), "password": "no-log-pw-2",
-                                 "window_seconds": 0})
+                                                    "window_seconds": 0})
     assert "failed" not in result and result["status"] == "critical"
     assert "no-log-pw-2" not in json.dumps(result)
 

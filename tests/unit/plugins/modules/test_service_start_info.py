@@ -11,11 +11,9 @@ import socket
 import typing as t
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import service_start_info
-
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 
 @pytest.fixture
@@ -61,7 +59,7 @@ def test_fail_on_critical_names_the_causes(capsys, host):
 
 def test_explicit_empty_lists_skip_checks(capsys, host):
     result = run_module(capsys, service_start_info, {"env_file": host["env_file"], "pid_file": host["pid_file"], "dependencies": [],
-                                 "paths": [], "required_env": ["API_PORT"], "port": None})
+                                                     "paths": [], "required_env": ["API_PORT"], "port": None})
     assert [f["name"] for f in result["findings"]] == ["env_file", "required_env", "service_port"]
 
 

@@ -6,25 +6,19 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
-
-from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 from ansible_collections.platform_eng.incident_response.plugins.modules import tls_certificate_info
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins import lab_services
+from ansible_collections.platform_eng.incident_response.tests.unit.plugins.module_runner import run_module
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[lab_services.TlsEndpoints]:
     with lab_services.tls_endpoints(tmp_path_factory.mktemp("tls-lab")) as endpoints:
         yield endpoints
-
 
 
 def lab_args(lab: lab_services.TlsEndpoints, **extra: t.Any) -> dict[str, t.Any]:
@@ -60,9 +54,9 @@ def test_fail_on_names_the_certificates(capsys: pytest.CaptureFixture[str], lab:
 def test_warn_days_setting_changes_the_verdict(capsys: pytest.CaptureFixture[str],
                                                lab: lab_services.TlsEndpoints) -> None:
     result = run_module(capsys, tls_certificate_info, {"endpoints": [{"name": "expiring", "host": "127.0.0.1",
-                                                "port": lab.by_name("expiring")["port"],
-                                                "server_name": "tls-expiring.irlab.test"}],
-                                 "ca_path": lab.ca_path, "warn_days": 5, "critical_days": 2})
+                                                                      "port": lab.by_name("expiring")["port"],
+                                                                      "server_name": "tls-expiring.irlab.test"}],
+                                                       "ca_path": lab.ca_path, "warn_days": 5, "critical_days": 2})
     assert result["certificates"][0]["classification"] == "ok" and result["status"] == "ok"
 
 
