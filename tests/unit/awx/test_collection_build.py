@@ -30,7 +30,8 @@ def test_the_tarball_holds_the_product_and_no_lab_or_developer_state(tarball: Pa
         names = tar.getnames()
     tops = {name.split("/")[0] for name in names}
     assert {"plugins", "roles", "playbooks", "meta", "awx", "README.md", "MANIFEST.json"} <= tops
-    for banned in ("lab", "benchmarks", "tools", "molecule", "reports", "tests", ".venv", ".collections", ".git"):
+    for banned in ("lab", "benchmarks", "tools", "molecule", "reports", "tests", ".venv", ".collections", ".git",
+                   "pyproject.toml", ".ruff_cache", ".mypy_cache"):
         assert banned not in tops, f"{banned}/ is in the collection tarball"
     assert not [n for n in names if n.startswith("inventories/lab")], "the lab inventory is in the tarball"
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".tar.gz"))], "caches in the tarball"
