@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 PY=.venv/bin/python
 $PY lab/irlab.py up || { $PY lab/irlab.py down; exit 1; }
-$PY -m pytest tests/integration -q -p no:cacheprovider "$@"
+$PY -m pytest tests/integration -q -p no:cacheprovider -rfEs --durations=25 "$@"
 rc=$?
 # The roles' molecule scenarios on the same lab. logrotate leaves the lab up;
 # deploy resets it, deploys twice (idempotence), checks, verifies, and its
