@@ -135,3 +135,31 @@ def test_the_certificate_check_stops_at_the_unset_endpoint(environment: str, no_
     assert done.returncode != 0
     assert (f"incident_response_public_hostname is not set: the name the service answers TLS on; set it in "
             f"inventories/{environment}/group_vars/all/{environment}.yml") in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_scale_db_and_diagnose_target_the_environments_own_database(environment: str, no_ssh: Sentinel,
+                                                                     tmp_path: Path) -> None:
+    """mitigate.yml -e action=scale_db without -e db_instance must scale this environment's instance, never
+    production's from staging: the playbook's own expression, and diagnose's default, evaluated with its inventory."""
+    plays = yaml.safe_load((REPO / "playbooks" / "mitigate.yml").read_text())
+    (scale,) = [task for play_ in plays for task in play_.get("tasks", [])
+                if "platform_eng.incident_response.rds_instance_scale_up" in task]
+    expression = scale["platform_eng.incident_response.rds_instance_scale_up"]["db_instance_identifier"].strip()
+    out = tmp_path / "targets.json"
+    probe = tmp_path / "probe.yml"
+    probe.write_text(yaml.safe_dump([{"name": "Resolve the database targets", "hosts": "localhost", "gather_facts": False,
+                                      "vars": {"mitigate_request": {"validated": {"db_instance": ""}}},
+                                      "roles": ["platform_eng.incident_response.incident_response"],
+                                      "tasks": [{"name": "Save them", "ansible.builtin.copy": {
+                                          "dest": str(out), "mode": "0600",
+                                          "content": "{{ {'scale_db': " + expression.strip("{} ") + ", 'diagnose': "
+                                                     "lookup('ansible.builtin.vars', 'diagnose_rds_instance', "
+                                                     "default=incident_response_rds_instance)} | to_json }}"}}]}]))
+    done = play(no_ssh, "-i", f"inventories/{environment}", str(probe))
+    assert done.returncode == 0, done.stdout[-3000:]
+    targets = json.loads(out.read_text())
+    assert targets == {"scale_db": f"incident-response-{'prod' if environment == 'production' else environment}",
+                       "diagnose": f"incident-response-{'prod' if environment == 'production' else environment}"}
+    defaults = yaml.safe_load((REPO / "roles" / "diagnose" / "defaults" / "main.yml").read_text())
+    assert defaults["diagnose_rds_instance"] == "{{ incident_response_rds_instance }}"

@@ -22,7 +22,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-RUNBOOK = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
+DEFAULTS = yaml.safe_load((REPO / "roles/incident_response/defaults/main.yml").read_text(encoding="utf-8"))
+# Not runbook numbers but each environment's own names, which every inventory other than production sets
+# (tests/unit/inventories/test_environments.py checks what they resolve to).
+PER_ENVIRONMENT = {"incident_response_rds_instance"}
+RUNBOOK = {name: value for name, value in DEFAULTS.items() if name not in PER_ENVIRONMENT}
 RUNBOOK_ROLE = "platform_eng.incident_response.incident_response"
 
 
