@@ -136,6 +136,16 @@ def rulebook(lab: types.ModuleType, auto_rollback: bool = False) -> None:
     _wait(lab, "rulebook", RULEBOOK)
 
 
+def rulebook_stop(lab: types.ModuleType) -> None:
+    """Stop ansible-rulebook (Prometheus and Alertmanager keep running; Alertmanager's posts to it then fail).
+
+    The integration tests break the service on purpose; with the rulebook running, each firing alert would start
+    alert.yml in the background (an incident opened, a diagnosis run) racing the test for the lab and the incident
+    store. They stop it for their session, and the alert scenarios start it with rulebook().
+    """
+    _stop(lab, "rulebook")
+
+
 def forget(lab: types.ModuleType, app_ips: t.Sequence[str], app_port: int = 8080) -> None:
     """Prometheus and Alertmanager again with no history (their rules and routing kept), for a test scenario.
 

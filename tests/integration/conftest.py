@@ -60,6 +60,28 @@ def lab() -> dict[str, t.Any]:
     return json.loads(LAB_FACTS.read_text())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quiet_alert_path() -> t.Iterator[None]:
+    """No alert-driven run in the background of a test: the lab's rulebook is stopped for the session.
+
+    A test that breaks the service (a bad release, a stopped database) really fires the lab's alerts; with the
+    rulebook running, each would start playbooks/alert.yml behind the test's back (an incident opened, a diagnosis,
+    load on two cores). test_alerts_e2e starts the rulebook for each of its scenarios and stops it after them; the
+    session leaves it running again, as `make lab-up` does.
+    """
+    if not LAB_FACTS.exists():
+        yield
+        return
+    sys.path.insert(0, str(REPO / "lab"))
+    import irlab as irlab_module  # the lab's own process helpers, imported only with a lab
+    from services import monitoring
+
+    monitoring.rulebook_stop(irlab_module)
+    yield
+    if LAB_FACTS.exists():
+        monitoring.rulebook(irlab_module, auto_rollback=False)
+
+
 def lab_ssh(host: str, command: str, check: bool = True) -> Run:
     """Run a shell command on a lab host through the lab's SSH config (and so through the bastion)."""
     facts = json.loads(LAB_FACTS.read_text())
