@@ -138,8 +138,8 @@ def test_the_certificate_check_stops_at_the_unset_endpoint(environment: str, no_
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_scale_db_and_diagnose_target_the_environments_own_database(environment: str, no_ssh: Sentinel,
-                                                                     tmp_path: Path) -> None:
+def test_scale_db_and_diagnose_target_the_environments_own_database(
+        environment: str, no_ssh: Sentinel, tmp_path: Path) -> None:
     """mitigate.yml -e action=scale_db without -e db_instance must scale this environment's instance, never
     production's from staging: the playbook's own expression, and diagnose's default, evaluated with its inventory."""
     plays = yaml.safe_load((REPO / "playbooks" / "mitigate.yml").read_text())
