@@ -70,6 +70,14 @@ REMEDIATION_SNAPSHOT = (
 # --- evaluators (pure) ----------------------------------------------------------
 
 
+def _age_finding(name: str, target: str, age_seconds: float, threshold: dict[str, t.Any], unit_seconds: float,
+                 unit: str, evidence: str, remediation: str) -> Finding:
+    """An age against its critical limit (threshold["critical"], in ``unit``), reported in that unit."""
+    status = compare(age_seconds, None, threshold["critical"] * unit_seconds)
+    return Finding(name, target, status, round(age_seconds / unit_seconds, 2), threshold, unit, evidence,
+                   remediation if status != OK else None)
+
+
 def backup_age_finding(
     target: str, last_modified: datetime.datetime | None, now: datetime.datetime, rpo_minutes: float
 ) -> Finding:
@@ -87,18 +95,9 @@ def backup_age_finding(
             REMEDIATION_MISSING,
         )
     age = (now - as_utc(last_modified)).total_seconds()
-    status = compare(age, None, rpo_minutes * 60.0)
-    return Finding(
-        "backup_age",
-        target,
-        status,
-        round(age / 60.0, 2),
-        threshold,
-        "minutes",
-        f"newest backup modified {iso(last_modified)}, {format_age(age)} before {iso(now)} "
-        f"(RPO {rpo_minutes:g} min)",
-        REMEDIATION_STALE if status != OK else None,
-    )
+    return _age_finding("backup_age", target, age, threshold, 60.0, "minutes",
+                        f"newest backup modified {iso(last_modified)}, {format_age(age)} before {iso(now)} "
+                        f"(RPO {rpo_minutes:g} min)", REMEDIATION_STALE)
 
 
 def backup_size_finding(target: str, size: int, min_size: int) -> Finding:
@@ -206,18 +205,9 @@ def snapshot_finding(
         )
     created = snapshot["SnapshotCreateTime"]
     age = (now - as_utc(created)).total_seconds()
-    status = compare(age, None, max_age_hours * 3600.0)
-    return Finding(
-        "rds_snapshot_age",
-        target,
-        status,
-        round(age / 3600.0, 2),
-        threshold,
-        "hours",
-        f"newest automated snapshot {snapshot['DBSnapshotIdentifier']} created {iso(created)}, "
-        f"{format_age(age)} before {iso(now)}",
-        REMEDIATION_SNAPSHOT if status != OK else None,
-    )
+    return _age_finding("rds_snapshot_age", target, age, threshold, 3600.0, "hours",
+                        f"newest automated snapshot {snapshot['DBSnapshotIdentifier']} created {iso(created)}, "
+                        f"{format_age(age)} before {iso(now)}", REMEDIATION_SNAPSHOT)
 
 
 # --- AWS side ---------------------------------------------------------------------
