@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, Run, ansible_env, lab_ssh, run, webhook_requests
+from conftest import REPO, Run, ansible_env, lab_ssh, mails, run, webhook_requests
 
 STORE = "/var/lib/incident-response/incidents"
 ID_RE = re.compile(r"INC-\d{8}-\d{4}-[0-9a-f]{4}")
@@ -28,11 +28,6 @@ PLANTED = {
     "smtp_password": "PLANTED-smtp-password-c2e0",
     "ticket_token": "PLANTED-ticket-token-0a4d",
 }
-
-
-def mails(lab: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    with urllib.request.urlopen(f"http://{lab['controller_ip']}:8026/_messages", timeout=5) as resp:
-        return json.load(resp)
 
 
 def forget_deliveries(lab: dict[str, t.Any]) -> None:
