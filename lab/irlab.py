@@ -783,6 +783,16 @@ def status(_args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def rulebook_ctl(args: argparse.Namespace) -> None:
+    """Alert-driven runs on or off: a test or a scenario that breaks the service on purpose turns them off."""
+    lab = sys.modules[__name__]
+    if args.action == "stop":
+        monitoring.rulebook_stop(lab)
+    else:
+        monitoring.rulebook(lab, auto_rollback=args.auto_rollback)
+    log(f"rulebook {'stopped' if args.action == 'stop' else 'started'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     if os.geteuid() != 0:
         raise SystemExit("irlab: the lab needs root (network namespaces, sshd, bind mounts)")
@@ -808,6 +818,11 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("service", choices=["postgres", "redis"])
     data.add_argument("action", choices=["start", "stop"])
     data.set_defaults(func=lambda a: data_service(a.service, a.action))
+    eda = sub.add_parser("rulebook", help="start/stop ansible-rulebook, the alert-driven runs (Prometheus and "
+                                         "Alertmanager keep running)")
+    eda.add_argument("action", choices=["start", "stop"])
+    eda.add_argument("--auto-rollback", action="store_true", help="let a firing alert roll a bad release back")
+    eda.set_defaults(func=rulebook_ctl)
     args = parser.parse_args(argv)
     if args.command == "up":
         # A new lab has the size asked for now, never the size of the one it replaces.

@@ -118,6 +118,7 @@ def _stop(lab: types.ModuleType, name: str) -> None:
 def rulebook(lab: types.ModuleType, auto_rollback: bool = False) -> None:
     """(Re)start ansible-rulebook; the token is the lab inventory's incident_response_eda.token."""
     _stop(lab, "rulebook")
+    _switched_off(lab).unlink(missing_ok=True)
     repo = Path(lab.REPO)
     lab_vars = yaml.safe_load((repo / "inventories/lab/group_vars/all/monitoring.yml").read_text())
     variables = directory(lab) / "rulebook-vars.yml"
@@ -144,6 +145,12 @@ def rulebook_stop(lab: types.ModuleType) -> None:
     store. They stop it for their session, and the alert scenarios start it with rulebook().
     """
     _stop(lab, "rulebook")
+    _switched_off(lab).touch()
+
+
+def _switched_off(lab: types.ModuleType) -> Path:
+    """Present while the rulebook is stopped on purpose, so `irlab status` does not call the lab broken."""
+    return Path(lab.RUN) / "rulebook.off"
 
 
 def forget(lab: types.ModuleType, app_ips: t.Sequence[str], app_port: int = 8080) -> None:
@@ -163,13 +170,18 @@ def forget(lab: types.ModuleType, app_ips: t.Sequence[str], app_port: int = 8080
 def down(lab: types.ModuleType) -> None:
     for name in reversed(NAMES):
         _stop(lab, name)
+    _switched_off(lab).unlink(missing_ok=True)
 
 
 def status(lab: types.ModuleType) -> list[tuple[str, bool, str]]:
     """One row per process for `irlab status`: name, up, where."""
     rows = []
     for name, address in zip(NAMES, (PROMETHEUS, ALERTMANAGER, RULEBOOK)):
-        pid = lab.read_pid(Path(lab.RUN) / f"{name}.pid")
+        pidfile = Path(lab.RUN) / f"{name}.pid"
+        if name == "rulebook" and _switched_off(lab).exists():
+            rows.append((name, True, "off on purpose (alert-driven runs: irlab.py rulebook start)"))
+            continue
+        pid = lab.read_pid(pidfile)
         up_ = bool(pid and lab.pid_alive(pid)) and lab.wait_port(*address, timeout=1)
         rows.append((name, up_, "%s:%d" % address))
     return rows

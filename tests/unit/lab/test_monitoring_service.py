@@ -87,3 +87,20 @@ def test_the_rulebook_starts_with_the_lab_inventorys_token_and_a_private_vars_fi
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 401, "no token, no event"
     assert [(name, up) for name, up, _where in monitoring.status(irlab)][-1] == ("rulebook", True)
+
+
+def test_a_rulebook_stopped_on_purpose_is_off_not_down_and_starts_again(lab):
+    irlab, monitoring = lab
+    monitoring.rulebook(irlab)
+    monitoring.rulebook_stop(irlab)
+    (row,) = [r for r in monitoring.status(irlab) if r[0] == "rulebook"]
+    assert row[1] is True and "off on purpose" in row[2]
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen("http://%s:%d/alerts" % monitoring.RULEBOOK, timeout=2)
+
+    monitoring.rulebook(irlab)
+    assert [(name, up) for name, up, _where in monitoring.status(irlab)][-1] == ("rulebook", True)
+    monitoring.rulebook_stop(irlab)
+    monitoring.down(irlab)
+    assert [(name, up) for name, up, _where in monitoring.status(irlab)][-1] == ("rulebook", False), \
+        "after lab-down a missing rulebook is down again, not off"
