@@ -45,6 +45,7 @@ bench: ## Benchmarks, side by side in one run (the lab ones rebuild the lab); re
 	$(PY) benchmarks/tls_certificate_vs_get_certificate.py
 	$(PY) benchmarks/deploy_scaling.py
 	$(PY) benchmarks/diagnose_wall.py
+	$(PY) benchmarks/ansistrano_side_by_side.py  # last: it leaves the lab down
 
 clean:
 	rm -rf tests/output benchmarks/results .pytest_cache .mypy_cache .ruff_cache
