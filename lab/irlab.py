@@ -818,8 +818,8 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("service", choices=["postgres", "redis"])
     data.add_argument("action", choices=["start", "stop"])
     data.set_defaults(func=lambda a: data_service(a.service, a.action))
-    eda = sub.add_parser("rulebook", help="start/stop ansible-rulebook, the alert-driven runs (Prometheus and "
-                                         "Alertmanager keep running)")
+    eda = sub.add_parser(
+        "rulebook", help="start/stop ansible-rulebook, the alert-driven runs (Prometheus and Alertmanager keep running)")
     eda.add_argument("action", choices=["start", "stop"])
     eda.add_argument("--auto-rollback", action="store_true", help="let a firing alert roll a bad release back")
     eda.set_defaults(func=rulebook_ctl)
