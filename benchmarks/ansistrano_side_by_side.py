@@ -29,6 +29,8 @@ import time
 import types
 from pathlib import Path
 
+from deploy_scaling import irlab  # the lab at a given size, as deploy_scaling rebuilds it
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 ANCHOR = Path(os.environ.get("ANCHOR_BENCH", REPO.parent / "shared" / "anchor-bench" / "ansistrano"))
@@ -37,11 +39,6 @@ WORK = Path(os.environ.setdefault("BENCH_WORK", "/tmp/anchor-bench-ansistrano"))
 
 def safety_route() -> None:
     subprocess.run(["ip", "route", "replace", "unreachable", "10.77.0.0/16"], check=True)
-
-
-def irlab(command: str, hosts: int) -> None:
-    subprocess.run([sys.executable, str(REPO / "lab/irlab.py"), command], check=True, cwd=REPO,
-                   env=dict(os.environ, IRLAB_APP_HOSTS=str(hosts)), stdout=subprocess.DEVNULL)
 
 
 def load_anchor() -> types.ModuleType:
@@ -77,9 +74,9 @@ def main() -> None:
     try:
         for hosts in args.sizes:
             print(f"== lab with {hosts} app hosts", flush=True)
-            irlab("down", hosts)
+            irlab("down", hosts=hosts)
             safety_route()
-            irlab("up", hosts)
+            irlab("up", hosts=hosts)
             safety_route()
             archive(bench)
             result = bench.bench(hosts, args.rounds)
@@ -90,7 +87,7 @@ def main() -> None:
             written.append(out)
             print(json.dumps(result["median_s"]), flush=True)
     finally:
-        irlab("down", 2)
+        irlab("down", hosts=2)
         safety_route()
     sys.stdout.write(bench.report(written))
 
