@@ -9,7 +9,8 @@ rounds. One change to that bench: its third item, the project's deploy with ``de
 Behind the balancer the project refuses it before changing anything (taking every host out at once would leave
 no member serving), so the like-for-like pair is the project's default (canary, then halves, each host drained
 and returned) against Ansistrano's all-at-once (which never leaves the pool and drops requests while it
-restarts).
+restarts). Around every timed run it also reads the lab's traffic generator, so the report says how many of
+the requests sent through the balancer during each tool's deploy and rollback failed.
 
     .venv/bin/python benchmarks/ansistrano_side_by_side.py [--sizes 2 6 12] [--rounds 3]
 
@@ -27,9 +28,10 @@ import subprocess
 import sys
 import time
 import types
+import typing as t
 from pathlib import Path
 
-from deploy_scaling import irlab  # the lab at a given size, as deploy_scaling rebuilds it
+from deploy_scaling import irlab, tally  # the lab at a given size, and its traffic generator's counters
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -49,7 +51,43 @@ def load_anchor() -> types.ModuleType:
     spec.loader.exec_module(bench)
     bench.ITEMS.pop("project_all")
     vars(bench)["ORDERS"] = [["project", "ansistrano"], ["ansistrano", "project"]]  # rotated per round
+    vars(bench)["timed"] = counting(bench.timed)
     return bench
+
+
+def counting(timed: t.Callable[..., None]) -> t.Callable[..., None]:
+    """The anchor bench's timed step, plus what the traffic generator saw through the balancer during it.
+
+    The users' side of the comparison: a tool that never drains a host is faster because its users see the
+    restarts. The counters span the bench's warm-up ping too, which sends nothing through the balancer.
+    """
+    def timed_and_counted(name: str, argv: list[str], hosts: int, tag: str, result: dict) -> None:
+        time.sleep(0.6)  # the tally is rewritten twice a second: start from a fresh one
+        before = tally()
+        timed(name, argv, hosts, tag, result)
+        time.sleep(0.6)
+        after = tally()
+        if name != "floor":
+            seen = result.setdefault("traffic", {}).setdefault(name, {"requests": [], "failed": []})
+            seen["requests"].append(after["requests"] - before["requests"])
+            seen["failed"].append(after["failed"] - before["failed"])
+            print(f"  {'':<22} {seen['failed'][-1]} of {seen['requests'][-1]} requests failed", flush=True)
+    return timed_and_counted
+
+
+def traffic_report(paths: list[Path]) -> str:
+    rows = ["Requests through the load balancer during each run (the lab's traffic generator, 40 a second), "
+            "failed of sent, summed over the rounds:", "",
+            "| app hosts | project deploy | Ansistrano deploy | project rollback | Ansistrano rollback |",
+            "|---|---|---|---|---|"]
+    for path in paths:
+        res = json.loads(path.read_text())
+        cells = [str(res["hosts"])]
+        for name in ("project_deploy", "ansistrano_deploy", "project_rollback", "ansistrano_rollback"):
+            seen = res.get("traffic", {}).get(name)
+            cells.append(f"{sum(seen['failed'])} of {sum(seen['requests'])}" if seen else "-")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def archive(bench: types.ModuleType) -> None:
@@ -89,7 +127,7 @@ def main() -> None:
     finally:
         irlab("down", hosts=2)
         safety_route()
-    sys.stdout.write(bench.report(written))
+    sys.stdout.write(bench.report(written) + "\n" + traffic_report(written))
 
 
 if __name__ == "__main__":

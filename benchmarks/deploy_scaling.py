@@ -14,7 +14,8 @@ Once per size: the bad v1.2.4 with the watch on, from the moment the watch repor
 the last host passed its health gate on the previous release (ansible's own task timestamps, through the
 ansible.posix.json callback).
 
-Tasks per host is the work the app host itself did in the deploy (ok tasks of app1 minus includes).
+Tasks per host is the work the app host itself did in the deploy (ok tasks of app1 minus includes). Each
+round also keeps a profile of both runs in the results: their slowest tasks, and what the others added up to.
 Everything is timed in one run, rounds interleaved; the lab is left up with 2 app hosts.
 
     .venv/bin/python benchmarks/deploy_scaling.py [--sizes 2 6 12] [--rounds 3]
@@ -114,6 +115,20 @@ def task_runs(report: dict, name_part: str) -> list[tuple[float, float]]:
     return runs
 
 
+def profile(report: dict, top: int = 10) -> dict:
+    """Where a run's wall time went: its slowest tasks, and how much the rest (the many small ones) added up to."""
+    tasks = []
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            duration = task["task"].get("duration") or {}
+            if duration.get("end") and any(not r.get("skipped") for r in task["hosts"].values()):
+                seconds = round(stamp(duration["end"]) - stamp(duration["start"]), 2)
+                tasks.append((seconds, task["task"]["name"].split(" : ")[-1]))  # without the role's prefix
+    tasks.sort(reverse=True)
+    return {"slowest": [{"s": s, "task": name[:100]} for s, name in tasks[:top]],
+            "other_tasks": len(tasks[top:]), "other_s": round(sum(s for s, _name in tasks[top:]), 2)}
+
+
 def breach_to_rolled_back(hosts: int) -> dict:
     irlab("reset", hosts=hosts)
     playbook = str(BIN / "ansible-playbook")
@@ -153,6 +168,7 @@ def bench(hosts: int, rounds: int) -> dict:
             "rollback": {k: v for k, v in rollback.items() if k != "report"},
             "tasks_per_host": {"deploy": host_tasks(deploy["report"], "app1"),
                                "rollback": host_tasks(rollback["report"], "app1")},
+            "profile": {"deploy": profile(deploy["report"]), "rollback": profile(rollback["report"])},
         })
     data["breach"] = breach_to_rolled_back(hosts)
     return data
