@@ -31,7 +31,7 @@ import types
 import typing as t
 from pathlib import Path
 
-from deploy_scaling import irlab, tally  # the lab at a given size, and its traffic generator's counters
+from deploy_scaling import irlab, quiet_lab, tally  # the lab at a given size, and its traffic generator's counters
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -76,7 +76,8 @@ def counting(timed: t.Callable[..., None]) -> t.Callable[..., None]:
 
 
 def traffic_report(paths: list[Path]) -> str:
-    rows = ["Requests through the load balancer during each run (the lab's traffic generator, 40 a second), "
+    rows = ["Requests through the load balancer during each run (the lab's traffic generator: 5 a second per app host, "
+            "at most 40), "
             "failed of sent, summed over the rounds:", "",
             "| app hosts | project deploy | Ansistrano deploy | project rollback | Ansistrano rollback |",
             "|---|---|---|---|---|"]
@@ -114,7 +115,7 @@ def main() -> None:
             print(f"== lab with {hosts} app hosts", flush=True)
             irlab("down", hosts=hosts)
             safety_route()
-            irlab("up", hosts=hosts)
+            quiet_lab(hosts)
             safety_route()
             archive(bench)
             result = bench.bench(hosts, args.rounds)
