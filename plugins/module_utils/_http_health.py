@@ -322,6 +322,12 @@ def secret_looking_headers(headers: t.Mapping[str, t.Any]) -> list[str]:
     return sorted(name for name in headers if _SECRET_HEADER.search(str(name)))
 
 
+def secret_header_warnings(headers: t.Mapping[str, t.Any]) -> list[str]:
+    """The warning for each logged header that looks like a credential (the module and its action plugin)."""
+    return [f"Header {name} looks like a credential and is logged; pass it in secret_headers instead."
+            for name in secret_looking_headers(headers)]
+
+
 def build_plan(params: t.Mapping[str, t.Any]) -> Plan:
     """Validate the options; every problem is found before a request is sent."""
     raw_endpoints = params.get("endpoints") or []

@@ -33,6 +33,15 @@ extends_documentation_fragment:
   - platform_eng.incident_response.attributes.info_module
   - platform_eng.incident_response.attributes.idempotent_not_modify_state
   - platform_eng.incident_response.fail_on
+attributes:
+  action:
+    description: Has an action plugin that runs some or all of the work on the controller.
+    support: partial
+    details:
+      - On a local connection without become (a play on V(localhost), or C(delegate_to=localhost)), the checks run in
+        the controller process and no module process is started; the arguments, verdict, O(fail_on) failure,
+        warnings and masking of O(secret_headers) are the module's.
+      - On any other host, with become, or when metrics are scraped, the module runs on the target as usual.
 options:
   endpoints:
     description:
@@ -552,7 +561,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._fi
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._http_health import (
     build_plan,
     check_http_health,
-    secret_looking_headers,
+    secret_header_warnings,
 )
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prerequisites import require
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._prometheus_window import (
@@ -603,8 +612,8 @@ ARGUMENT_SPEC = dict(
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    for header in secret_looking_headers(module.params["headers"]):
-        module.warn(f"Header {header} looks like a credential and is logged; pass it in secret_headers instead.")
+    for warning in secret_header_warnings(module.params["headers"]):
+        module.warn(warning)
     try:
         plan = build_plan(module.params)
         if plan.needs_metrics:
