@@ -26,7 +26,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._ht
     check_http_health,
     secret_header_warnings,
 )
-from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import failure_summary, reaches
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._verdict import verdict_failure
 from ansible_collections.platform_eng.incident_response.plugins.modules.http_health_info import ARGUMENT_SPEC
 
 MODULE = "platform_eng.incident_response.http_health_info"
@@ -41,26 +41,26 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        if not self._in_process():
-            return dict(result, **self._execute_module(module_name=MODULE, module_args=self._task.args,
-                                                       task_vars=task_vars))
+        here = self._run_here() if self._in_process() else None
+        if here is None:
+            here = self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars)
+        return dict(result, **here)
+
+    def _run_here(self) -> dict | None:
+        """The module's result, computed in this process; None when the module must run (metrics)."""
         validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
             plan = build_plan(args)
-        except IncidentResponseError as exc:
-            return dict(result, failed=True, changed=False, msg=str(exc))
-        if plan.needs_metrics:
-            # The module says which library is missing and where to install it; the same words either way.
-            return dict(result, **self._execute_module(module_name=MODULE, module_args=self._task.args,
-                                                       task_vars=task_vars))
-        warnings = secret_header_warnings(args["headers"])
-        try:
+            if plan.needs_metrics:
+                return None  # prometheus_client: the module names it and says where to install it
             checked = check_http_health(plan)
         except IncidentResponseError as exc:
-            return dict(result, failed=True, changed=False, msg=str(exc))
-        result.update(changed=False, **checked)
-        if reaches(checked["status"], args["fail_on"]):
-            result.update(failed=True, msg=failure_summary(checked, args["fail_on"], "HTTP health"))
+            return dict(failed=True, changed=False, msg=str(exc))
+        here = dict(changed=False, **checked)
+        failure = verdict_failure(checked, args["fail_on"], "HTTP health")
+        if failure:
+            here.update(failed=True, msg=failure)
+        warnings = secret_header_warnings(args["headers"])
         if warnings:
-            result["warnings"] = result.get("warnings", []) + warnings
-        return remove_values(result, validation._no_log_values)
+            here["warnings"] = warnings
+        return remove_values(here, validation._no_log_values)

@@ -57,11 +57,17 @@ class _Module(t.Protocol):
     def exit_json(self, **kwargs: t.Any) -> t.NoReturn: ...
 
 
+def verdict_failure(result: t.Mapping[str, t.Any], fail_on: str | None, subject: str) -> str | None:
+    """The task's failure message when the verdict reaches ``fail_on``, else None (a module or an action plugin)."""
+    fail_on = fail_on or "none"
+    return failure_summary(result, fail_on, subject) if reaches(result["status"], fail_on) else None
+
+
 def exit_with_verdict(module: _Module, result: dict[str, t.Any], subject: str) -> t.NoReturn:
     """The end of every inspection module: fail when the verdict reaches ``fail_on``, else exit; never changed."""
-    fail_on = module.params.get("fail_on") or "none"
-    if reaches(result["status"], fail_on):
-        module.fail_json(msg=failure_summary(result, fail_on, subject), changed=False, **result)
+    failure = verdict_failure(result, module.params.get("fail_on"), subject)
+    if failure:
+        module.fail_json(msg=failure, changed=False, **result)
     module.exit_json(changed=False, **result)
 
 
