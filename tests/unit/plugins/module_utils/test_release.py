@@ -8,6 +8,8 @@ import http.server
 import io
 import json
 import os
+import socket
+import ssl
 import tarfile
 import threading
 from pathlib import Path
@@ -91,7 +93,7 @@ def health_server():
             status, body = answers.pop(0) if len(answers) > 1 else answers[0]
             self.send_response(status)
             self.end_headers()
-            self.wfile.write(json.dumps(body).encode())
+            self.wfile.write(body if isinstance(body, bytes) else json.dumps(body).encode())
 
         def log_message(self, *args):
             pass
@@ -115,6 +117,35 @@ class TestHealthGate:
         answers.append((200, {"status": "ok", "version": "v1"}))
         with pytest.raises(IncidentResponseError, match="last: status 'ok', version 'v1'"):
             release.wait_healthy(port, "v2", samples=1, timeout=0.2, delay=0.05)
+
+
+    def test_a_503_is_read_for_what_the_service_says(self, health_server):
+        port, answers = health_server
+        answers.append((503, {"status": "degraded", "version": "v2"}))
+        assert release.read_health(port) == ({"status": "degraded", "version": "v2"}, None)
+        with pytest.raises(IncidentResponseError, match="last: status 'degraded', version 'v2'"):
+            release.wait_healthy(port, "v2", samples=1, timeout=0.1, delay=0.02)
+
+    def test_nothing_listening_is_named_with_the_url(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        data, error = release.read_health(port, timeout=1)
+        assert data is None and error.startswith(f"http://127.0.0.1:{port}/health: ") and "refused" in error
+
+    def test_an_answer_that_is_not_json_is_named(self, health_server):
+        port, answers = health_server
+        answers.append((200, b"<html>maintenance</html>"))
+        assert release.read_health(port) == (None, f"http://127.0.0.1:{port}/health did not answer JSON")
+        with pytest.raises(IncidentResponseError, match="did not answer JSON"):
+            release.wait_healthy(port, "v2", samples=1, timeout=0.1, delay=0.02)
+
+    def test_the_gate_needs_no_tls_context(self, health_server, monkeypatch):
+        # The loopback probe is plain HTTP: building a TLS context per sample cost 55 ms on a lab host.
+        port, answers = health_server
+        answers.append((200, {"status": "ok", "version": "v2"}))
+        monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: pytest.fail("a TLS context was built"))
+        assert release.wait_healthy(port, "v2", samples=2, timeout=5, delay=0.01) < 5
 
 
 class TestPrune:
