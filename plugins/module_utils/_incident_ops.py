@@ -100,6 +100,18 @@ def execute(store: IncidentStore, params: t.Mapping[str, t.Any], check_mode: boo
         return result
 
 
+def record_event(store_path: str, params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]:
+    """Append one timeline event for a module that documents its own work (the deploy lock) and must not fail by it.
+
+    Same decision as ``action=event`` (the named incident, else the newest open one, else nothing), returned as
+    that action's result; a store that cannot be read or refuses comes back as ``failed`` with its message.
+    """
+    try:
+        return execute(IncidentStore(store_path), dict(params, action="event"), check_mode)
+    except (IncidentResponseError, OSError) as exc:
+        return {"failed": True, "changed": False, "msg": f"Incident store {store_path}: {exc}"}
+
+
 def _escalate(store: IncidentStore, now: t.Any, policy: t.Mapping[str, t.Any],
               notified: t.Sequence[t.Mapping[str, t.Any]], check_mode: bool) -> dict[str, t.Any]:
     due, written = [], []

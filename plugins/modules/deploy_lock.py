@@ -23,6 +23,10 @@ description:
   - Every take-over is appended to an audit log, the lock path with C(.log) appended.
   - Taking over and releasing hold an exclusive C(flock) on a sidecar file (the lock path with C(.guard) appended), so
     two runs can never both take over the same expired lock.
+  - With O(timeline_event), taking the lock also appends the run's start to the incident timeline kept on the same
+    host (what the P(platform_eng.incident_response.incident#module) module does with O(action=event)) in the same
+    call, so a deploy or rollback starts with one round trip to the bastion instead of two. The event never fails
+    the task; whatever the store answers is returned in RV(timeline).
 author:
   - Platform Engineering Team (@platform-eng)
 extends_documentation_fragment:
@@ -32,6 +36,7 @@ attributes:
     support: full
     details:
       - Reports whether the lock would be taken, and who holds it, without writing anything.
+      - With O(timeline_event), returns the event that would be recorded and writes nothing to the incident store.
   diff_mode:
     support: none
   idempotent:
@@ -97,6 +102,42 @@ options:
       - Take over the lock only if it is held by this run, whose controller process is known to be gone.
       - Set by the action plugin after it checked the holder's process on the controller; not for playbooks.
     type: str
+  timeline_event:
+    description:
+      - An event to append to the incident timeline once the lock is taken (O(state=present) only; nothing is
+        recorded when the lock is refused).
+      - It goes to O(timeline_event.incident_id), or to the newest open incident; with no open incident nothing is
+        recorded. A store that cannot be read is reported in RV(timeline) and the lock is still held.
+    type: dict
+    suboptions:
+      store:
+        description: The incident store on this host (the P(platform_eng.incident_response.incident#module)
+          module's O(platform_eng.incident_response.incident#module:store)).
+        type: path
+        required: true
+      incident_id:
+        description: The incident to record in; empty for the newest open one.
+        type: str
+      kind:
+        description: The event kind, for example C(deploy_started) or C(rollback_started).
+        type: str
+        required: true
+      note:
+        description: The event's summary.
+        type: str
+        default: ""
+      refs:
+        description: References for the event (run id, version).
+        type: dict
+        default: {}
+      source:
+        description: Where the event comes from.
+        type: str
+        default: deploy
+      actor:
+        description: Who records it.
+        type: str
+        default: automation
 notes:
   - The action plugin runs the module a second time with O(stale_run_id) when the holder ran on this same controller
     and its C(ansible-playbook) process no longer exists, so an interrupted deploy does not block the next one for
@@ -170,6 +211,17 @@ held_by:
   sample:
     run_id: 20261127T103000-4242
     owner: alice
+timeline:
+  description:
+    - What the incident store answered for O(timeline_event), as the
+      P(platform_eng.incident_response.incident#module) module returns it for O(action=event) (C(record) is null
+      when no incident is open), or C(failed) and C(msg) when the store could not record it.
+  returned: when O(timeline_event) is given and the lock was taken
+  type: dict
+  sample:
+    changed: true
+    record: {id: INC-20261127-1030-ab12, state: open}
+    events: [{kind: deploy_started, summary: "Deploy of v1.2.3 to production started by alice"}]
 path:
   description: The lock file.
   returned: always
@@ -187,6 +239,7 @@ from ansible_collections.platform_eng.incident_response.plugins.module_utils._de
 from ansible_collections.platform_eng.incident_response.plugins.module_utils._findings import (
     IncidentResponseError,
 )
+from ansible_collections.platform_eng.incident_response.plugins.module_utils._incident_ops import record_event
 
 
 def main() -> None:
@@ -206,6 +259,15 @@ def main() -> None:
             break_lock=dict(type="bool", default=False),
             break_reason=dict(type="str"),
             stale_run_id=dict(type="str"),
+            timeline_event=dict(type="dict", options=dict(
+                store=dict(type="path", required=True),
+                incident_id=dict(type="str"),
+                kind=dict(type="str", required=True),
+                note=dict(type="str", default=""),
+                refs=dict(type="dict", default={}),
+                source=dict(type="str", default="deploy"),
+                actor=dict(type="str", default="automation"),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -228,6 +290,10 @@ def main() -> None:
         module.warn(warning)
     if result.pop("failed", False):
         module.fail_json(**result)
+    event = params["timeline_event"]
+    if event and params["state"] == "present":
+        result["timeline"] = record_event(event["store"], {k: v for k, v in event.items() if k != "store"},
+                                          module.check_mode)
     module.exit_json(**result)
 
 
