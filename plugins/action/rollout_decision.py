@@ -32,7 +32,13 @@ def _batch(args):
     verdict = rollout.batch_verdict(outcomes, list(args.get("batch") or []),
                                     float(args.get("max_fail_percentage", 0)))
     switched = [h for h, o in outcomes.items() if o.get("switched") and o.get("version_before")]
-    return dict(verdict, outcomes=outcomes, switched=switched)
+    decision = dict(verdict, outcomes=outcomes, switched=switched)
+    if args.get("state") is not None:
+        # The run's whole state after the batch, so one set_fact keeps it (and, behind a balancer, who goes back).
+        decision["state"] = rollout.state_after_batch(_plain(args["state"]), outcomes, switched, verdict["failed"],
+                                                      list(args.get("batch") or []), bool(args.get("pool")))
+        decision["pooled"] = bool(args.get("pool")) and not verdict["failed"]
+    return decision
 
 
 def _undone(args):

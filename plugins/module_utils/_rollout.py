@@ -101,6 +101,24 @@ def back_into_pool(outcomes: t.Mapping[str, t.Mapping[str, t.Any]], batch: t.Seq
     return {"back": back, "stay_out": out}
 
 
+def state_after_batch(state: t.Mapping[str, t.Any], outcomes: t.Mapping[str, t.Mapping[str, t.Any]],
+                      switched: t.Sequence[str], failed: t.Sequence[str], batch: t.Sequence[str],
+                      pool: bool) -> dict[str, t.Any]:
+    """The run's state after a judged batch: every host's outcome, what is switched, and who goes back to traffic.
+
+    Behind a load balancer (``pool``) a batch where nothing failed has its
+    hosts queued for the next boundary's return (:func:`back_into_pool`) here,
+    in the same decision. After a failure the undo comes first, and the pool
+    is decided on the outcomes it leaves.
+    """
+    new = dict(state, outcomes=dict(outcomes), switched=list(switched))
+    if pool and not failed:
+        pooled = back_into_pool(outcomes, batch)
+        new["to_return"] = [*state.get("to_return", []), *pooled["back"]]
+        new["out_of_pool"] = {**state.get("out_of_pool", {}), **pooled["stay_out"]}
+    return new
+
+
 def batch_verdict(outcomes: t.Mapping[str, t.Mapping[str, t.Any]], batch: t.Sequence[str],
                   max_fail_percentage: float) -> dict[str, t.Any]:
     """Judge one batch the way Ansible's max_fail_percentage does: it fails when failures exceed the percentage.

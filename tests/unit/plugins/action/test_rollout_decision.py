@@ -2,7 +2,8 @@
 # Copyright: Contributors to the platform_eng.incident_response collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The deployment window as the preflight role asks it: inside, or outside with a reason, or refused."""
+"""rollout_decision as the roles ask it: the deployment window (inside, outside with a reason, or refused),
+and the batch verdict that also returns the run's next state."""
 
 from __future__ import annotations
 
@@ -39,3 +40,20 @@ def test_outside_without_a_reason_is_refused_saying_when_and_how_to_override(rea
 def test_outside_with_a_reason_is_overridden() -> None:
     decision = window(MONDAY_EVENING, "customer outage fix approved by the IC")
     assert decision["inside"] is False and decision["refused"] is None and decision["overridden"] is True
+
+
+def test_the_batch_decision_returns_the_runs_next_state_when_given_the_current_one() -> None:
+    state = {"outcomes": {}, "switched": [], "to_return": [], "out_of_pool": {}, "aborted": False}
+    results = {"app1": {"changed": True, "version_before": "v1.2.2", "version_after": "v1.2.3", "switched": True,
+                        "restarted": True},
+               "app2": {"failed": True, "msg": "gate: 500", "version_before": "v1.2.2", "switched": True,
+                        "restarted": True}}
+    ok = DECISIONS["batch"]({"outcomes": {}, "results": {"app1": results["app1"]}, "batch": ["app1"],
+                             "max_fail_percentage": 0, "state": state, "pool": True})
+    assert ok["pooled"] is True and ok["state"]["to_return"] == ["app1"]
+    assert ok["state"]["outcomes"] == ok["outcomes"] and ok["state"]["switched"] == ["app1"]
+    bad = DECISIONS["batch"]({"outcomes": ok["outcomes"], "results": {"app2": results["app2"]}, "batch": ["app2"],
+                              "max_fail_percentage": 0, "state": ok["state"], "pool": True})
+    assert bad["pooled"] is False and bad["batch_failed"] is True and bad["state"]["to_return"] == ["app1"]
+    # Without a state (any other caller) the decision is what it always was.
+    assert "state" not in DECISIONS["batch"]({"results": {"app1": results["app1"]}, "batch": ["app1"]})

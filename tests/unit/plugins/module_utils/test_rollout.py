@@ -291,3 +291,35 @@ def test_a_tolerated_failure_puts_back_only_the_failed_host():
     verdict = rollout.batch_verdict(outcomes, ["app2"], 100)
     assert verdict["batch_failed"] is False
     assert verdict["undo_now"] == ["app2"] and verdict["put_back_later"] == []
+
+
+STATE = {"aborted": False, "outcomes": {"app1": {"status": "ok", "switched": True, "version_before": "v1.2.2"}},
+         "switched": ["app1"], "to_return": ["app1"], "out_of_pool": {"app9": "it failed its health gate"},
+         "lock_taken": True, "archive": "/cache/a.tar.gz"}
+
+
+def test_a_batch_where_nothing_failed_is_queued_for_traffic_in_its_own_state():
+    outcomes = dict(STATE["outcomes"], app2=_out("ok", switched=True), app3=_out("ok"))
+    state = rollout.state_after_batch(STATE, outcomes, ["app1", "app2"], [], ["app2", "app3"], pool=True)
+    # The same answer the separate pool decision gives, added to what earlier batches queued.
+    assert state["to_return"] == ["app1", *rollout.back_into_pool(outcomes, ["app2", "app3"])["back"]]
+    assert state["to_return"] == ["app1", "app2", "app3"]
+    assert state["out_of_pool"] == {"app9": "it failed its health gate"}
+    assert state["outcomes"] == outcomes and state["switched"] == ["app1", "app2"]
+    # Everything else the run keeps is carried over untouched, and the input is not changed.
+    assert {k: state[k] for k in ("aborted", "lock_taken", "archive")} == {
+        "aborted": False, "lock_taken": True, "archive": "/cache/a.tar.gz"}
+    assert STATE["to_return"] == ["app1"]
+
+
+def test_a_batch_with_a_failure_leaves_the_pool_to_be_decided_after_its_undo():
+    outcomes = dict(STATE["outcomes"], app2=_out("failed", switched=True, restarted=True))
+    state = rollout.state_after_batch(STATE, outcomes, ["app1", "app2"], ["app2"], ["app2"], pool=True)
+    assert state["to_return"] == ["app1"] and state["out_of_pool"] == STATE["out_of_pool"]
+    assert state["outcomes"]["app2"]["status"] == "failed"
+
+
+def test_without_a_load_balancer_nothing_is_queued():
+    outcomes = dict(STATE["outcomes"], app2=_out("ok", switched=True))
+    state = rollout.state_after_batch(STATE, outcomes, ["app1", "app2"], [], ["app2"], pool=False)
+    assert state["to_return"] == ["app1"]
