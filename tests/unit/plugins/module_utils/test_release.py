@@ -118,7 +118,6 @@ class TestHealthGate:
         with pytest.raises(IncidentResponseError, match="last: status 'ok', version 'v1'"):
             release.wait_healthy(port, "v2", samples=1, timeout=0.2, delay=0.05)
 
-
     def test_a_503_is_read_for_what_the_service_says(self, health_server):
         port, answers = health_server
         answers.append((503, {"status": "degraded", "version": "v2"}))
